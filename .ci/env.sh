@@ -1,0 +1,25 @@
+# Sourced by the .ci scripts: one place for the paths and versions they share.
+# shellcheck shell=bash
+
+OKRFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export OKRFLOW_ROOT
+
+# One target directory outside the clone, so a fresh clone (as CI makes) builds warm.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/okrflow/target}"
+
+# wasm-opt comes from the npm package binaryen, installed in end2end/node_modules.
+export PATH="$OKRFLOW_ROOT/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+CARGO_LEPTOS_VERSION="0.3.10"
+CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+export CHROMIUM_PATH
+
+# cargo-leptos builds debug with `--cfg erase_components` and tells leptos its output name at
+# compile time; `cargo test` must see the same, or it rebuilds the whole dependency tree.
+export_leptos_build_env() {
+  export RUSTFLAGS="--cfg erase_components"
+  export LEPTOS_OUTPUT_NAME="okrflow"
+}
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf '\nerror: %s\n' "$*" >&2; exit 1; }

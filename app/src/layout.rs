@@ -1,0 +1,193 @@
+//! The shell around every page: a collapsible sidebar (a drawer below 768 px), the navbar with
+//! the page title, the status pill and Refresh, and the `<main>` landmark the page renders in.
+//!
+//! The collapsed state lives in a cookie, not localStorage, so the server renders the same
+//! state the browser will hydrate (no mismatch, no flash) and it survives a reload.
+
+use leptos::ev;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_location;
+
+use crate::components::icons::{Icon, IconSvg};
+use crate::components::status_pill::StatusPill;
+use crate::nav::{title_for, NAV};
+use crate::refresh::use_refresh;
+
+pub const SIDEBAR_COOKIE: &str = "okrflow_sidebar";
+
+/// Whether a Cookie header value says the sidebar is collapsed.
+pub fn cookie_says_collapsed(cookie_header: &str) -> bool {
+    cookie_header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == SIDEBAR_COOKIE && value == "collapsed")
+}
+
+#[cfg(feature = "ssr")]
+fn initial_collapsed() -> bool {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(http::header::COOKIE)?.to_str().ok().map(cookie_says_collapsed))
+        .unwrap_or(false)
+}
+
+#[cfg(not(feature = "ssr"))]
+fn initial_collapsed() -> bool {
+    use wasm_bindgen::JsCast;
+    document()
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()
+        .and_then(|d| d.cookie().ok())
+        .is_some_and(|c| cookie_says_collapsed(&c))
+}
+
+fn remember_collapsed(collapsed: bool) {
+    #[cfg(not(feature = "ssr"))]
+    {
+        use wasm_bindgen::JsCast;
+        if let Ok(doc) = document().dyn_into::<web_sys::HtmlDocument>() {
+            let value = if collapsed { "collapsed" } else { "expanded" };
+            let _ = doc.set_cookie(&format!("{SIDEBAR_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax"));
+        }
+    }
+    #[cfg(feature = "ssr")]
+    let _ = collapsed;
+}
+
+/// Moves focus to `<main>`; the router would otherwise treat `#main` as a navigation and leave
+/// focus on the link.
+fn skip_to_main(ev: leptos::ev::MouseEvent) {
+    ev.prevent_default();
+    #[cfg(not(feature = "ssr"))]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(main) = document().get_element_by_id("main").and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+            let _ = main.focus();
+        }
+    }
+}
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let collapsed = RwSignal::new(initial_collapsed());
+    let drawer_open = RwSignal::new(false);
+    let location = use_location();
+    let title = Memo::new(move |_| title_for(&location.pathname.get()));
+    let refresh = use_refresh();
+
+    // Navigating closes the drawer; Escape closes it too.
+    Effect::new(move |_| {
+        location.pathname.track();
+        drawer_open.set(false);
+    });
+    let _escape = window_event_listener(ev::keydown, move |e| {
+        if e.key() == "Escape" && drawer_open.get_untracked() {
+            drawer_open.set(false);
+        }
+    });
+
+    let toggle_collapsed = move |_| {
+        let next = !collapsed.get_untracked();
+        collapsed.set(next);
+        remember_collapsed(next);
+    };
+
+    view! {
+        <Title text=move || title.get().to_string()/>
+        <a class="skip-link" href="#main" on:click=skip_to_main>"Skip to content"</a>
+        <div class="layout" class:collapsed=move || collapsed.get() class:drawer-open=move || drawer_open.get()>
+            <aside class="sidebar" id="sidebar" aria-label="Sidebar">
+                <div class="brand">
+                    <img class="brand-logo" src="/favicon.svg" alt="" width="28" height="28"/>
+                    <span class="brand-name label">"OKR ML Pipeline"</span>
+                </div>
+                <nav aria-label="Main">
+                    {NAV
+                        .iter()
+                        .map(|group| {
+                            view! {
+                                <div class="nav-group">
+                                    <h2 class="nav-group-name label">{group.name}</h2>
+                                    <ul>
+                                        {group
+                                            .items
+                                            .iter()
+                                            .map(|item| {
+                                                view! {
+                                                    <li>
+                                                        <A href=item.path exact=true attr:title=item.title attr:class="nav-link">
+                                                            <IconSvg icon=item.icon/>
+                                                            <span class="label">{item.title}</span>
+                                                        </A>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                </div>
+                            }
+                        })
+                        .collect_view()}
+                </nav>
+                <button
+                    type="button"
+                    class="collapse-toggle"
+                    aria-controls="sidebar"
+                    aria-expanded=move || (!collapsed.get()).to_string()
+                    aria-label=move || if collapsed.get() { "Expand sidebar" } else { "Collapse sidebar" }
+                    on:click=toggle_collapsed
+                    data-testid="collapse-toggle"
+                >
+                    <IconSvg icon=Icon::Collapse/>
+                    <span class="label">"Collapse"</span>
+                </button>
+            </aside>
+            <div class="drawer-backdrop" on:click=move |_| drawer_open.set(false) aria-hidden="true"></div>
+            <div class="main-column">
+                <header class="navbar">
+                    <button
+                        type="button"
+                        class="menu-button icon-button"
+                        aria-controls="sidebar"
+                        aria-expanded=move || drawer_open.get().to_string()
+                        aria-label="Open navigation"
+                        on:click=move |_| drawer_open.update(|open| *open = !*open)
+                        data-testid="menu-button"
+                    >
+                        <IconSvg icon=Icon::Menu/>
+                    </button>
+                    <h1 class="page-title">{move || title.get()}</h1>
+                    <div class="navbar-actions">
+                        <StatusPill/>
+                        <button
+                            type="button"
+                            class="icon-button refresh-button"
+                            on:click=move |_| refresh.trigger()
+                            aria-label="Refresh"
+                            title="Refresh this page's data"
+                            data-testid="refresh"
+                        >
+                            <IconSvg icon=Icon::Refresh/>
+                            <span class="refresh-label">"Refresh"</span>
+                        </button>
+                    </div>
+                </header>
+                <main id="main" tabindex="-1">{children()}</main>
+            </div>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_read_exactly() {
+        assert!(cookie_says_collapsed("a=1; okrflow_sidebar=collapsed"));
+        assert!(!cookie_says_collapsed("okrflow_sidebar=expanded"));
+        assert!(!cookie_says_collapsed("xokrflow_sidebar=collapsed"));
+        assert!(!cookie_says_collapsed(""));
+    }
+}

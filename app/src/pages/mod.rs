@@ -1,0 +1,11 @@
+//! One module per route. Each page module holds the server functions it calls.
+
+pub mod experiments;
+pub mod files;
+pub mod logs;
+pub mod models;
+pub mod monitoring;
+pub mod not_found;
+pub mod overview;
+pub mod pipelines;
+pub mod services;

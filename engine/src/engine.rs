@@ -1,0 +1,184 @@
+//! [`Engine`]: the one handle that the web server, its server functions and (later) workers
+//! share. It owns the data directory, the database and the log store, and answers "how is the
+//! system doing".
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::db::{Database, DatabaseUrl, DbError};
+use crate::health::{ComponentHealth, Health, SystemStatus};
+use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
+
+/// How long the database may take to answer a health ping before it counts as down.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the engine keeps its state.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Files, artifacts and (by default) the SQLite database live here. Created if missing.
+    pub data_dir: PathBuf,
+    /// `None` means SQLite at `<data_dir>/okrflow.db`.
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("data directory '{}' is not usable: {source}", path.display())]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The shared engine handle. Cloning is cheap and shares everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    db: Database,
+    logs: LogBuffer,
+    log_store: LogStore,
+    started: Instant,
+}
+
+/// Makes sure the data directory exists and that this process can write into it, so that a
+/// read-only or mistyped path fails at start with its name, not later on the first upload.
+pub fn prepare_data_dir(path: &Path) -> Result<(), EngineError> {
+    let fail = |source| EngineError::DataDir { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(path).map_err(fail)?;
+    let probe = path.join(".okrflow-write-check");
+    std::fs::write(&probe, b"okrflow").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+impl Engine {
+    /// Prepares the data directory, opens and migrates the database, and starts the log store.
+    /// `logs` and `receiver` come from [`logs::capture`], installed in tracing before this.
+    pub async fn start(options: EngineOptions, logs: LogBuffer, receiver: LogReceiver) -> Result<Engine, EngineError> {
+        prepare_data_dir(&options.data_dir)?;
+        let url = match &options.database_url {
+            Some(url) => url.clone(),
+            None => DatabaseUrl::default_in(&options.data_dir),
+        };
+        let db = Database::connect(&url).await?;
+        db.migrate().await?;
+        let log_store = LogStore::spawn(db.clone(), receiver);
+        tracing::info!(database = %db.url(), data_dir = %options.data_dir.display(), "engine started");
+        Ok(Engine {
+            inner: Arc::new(Inner { data_dir: options.data_dir, db, logs, log_store, started: Instant::now() }),
+        })
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The in-memory ring of recent log entries.
+    pub fn logs(&self) -> &LogBuffer {
+        &self.inner.logs
+    }
+
+    pub fn log_store_stats(&self) -> LogStoreStats {
+        self.inner.log_store.stats()
+    }
+
+    /// Stored warnings and errors (these outlive restarts), newest first.
+    pub async fn stored_logs(&self, query: &LogQuery) -> Result<Vec<LogEntry>, sqlx::Error> {
+        logs::store::query(&self.inner.db, query).await
+    }
+
+    /// The newest stored log id (0 when none): where polling for new stored entries starts.
+    pub async fn latest_stored_log_id(&self) -> Result<u64, sqlx::Error> {
+        logs::store::latest_id(&self.inner.db).await
+    }
+
+    /// Stored (warnings, errors) logged within the last `window`.
+    pub async fn problems_within(&self, window: Duration) -> Result<(u64, u64), sqlx::Error> {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        logs::store::count_since(&self.inner.db, chrono::Utc::now() - window).await
+    }
+
+    /// Bytes of the SQLite file plus its write-ahead log; `None` for an in-memory database.
+    pub fn database_bytes(&self) -> Option<u64> {
+        let file = self.inner.db.file()?;
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        Some(size(file) + size(Path::new(&wal)))
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// The database's health, measured now.
+    pub async fn database_health(&self) -> ComponentHealth {
+        let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.inner.db.ping()).await {
+            Ok(Ok(took)) => (Health::Healthy, format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3)),
+            Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
+            Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+        };
+        ComponentHealth { name: "database".into(), health, detail }
+    }
+
+    /// Every component's health and the overall status the navbar pill shows.
+    pub async fn status(&self) -> SystemStatus {
+        let stats = self.log_store_stats();
+        let log_store = match &stats.last_error {
+            Some(e) => ComponentHealth { name: "log store".into(), health: Health::Degraded, detail: e.clone() },
+            None => ComponentHealth {
+                name: "log store".into(),
+                health: Health::Healthy,
+                detail: format!("{} warnings and errors stored, {} dropped (queue full)", stats.written, stats.dropped),
+            },
+        };
+        SystemStatus::from_components(
+            vec![self.database_health().await, log_store],
+            self.uptime().as_secs(),
+            env!("CARGO_PKG_VERSION"),
+        )
+    }
+
+    /// Flushes the log store and closes the database. Call once, after the server has stopped.
+    pub async fn shutdown(&self) {
+        self.inner.log_store.shutdown().await;
+        self.inner.db.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn starts_on_an_empty_data_dir_and_reports_healthy() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let buffer = LogBuffer::new(10);
+        let (_layer, receiver) = logs::capture(buffer.clone());
+        let engine = Engine::start(EngineOptions { data_dir: data_dir.clone(), database_url: None }, buffer, receiver)
+            .await
+            .unwrap();
+        assert!(data_dir.join("okrflow.db").exists());
+        let status = engine.status().await;
+        assert_eq!(status.overall, Health::Healthy, "{status:?}");
+        engine.shutdown().await;
+    }
+
+    #[test]
+    fn an_unwritable_data_dir_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = prepare_data_dir(&file.join("sub")).unwrap_err().to_string();
+        assert!(err.contains("not-a-dir/sub"), "{err}");
+        assert!(err.contains("is not usable"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! okrflow's domain engine: everything the server does that is not HTTP or UI.
+//!
+//! Module map:
+//! - [`logs`]: log entries; with `runtime`, the in-memory ring buffer, the tracing layer that
+//!   fills it, and the writer that keeps warnings and errors in the database.
+//! - [`health`]: the health of okrflow's components and the overall status derived from them.
+//! - [`db`] (`runtime`): the database handle, URL parsing, embedded migrations.
+//! - [`engine`] (`runtime`): [`Engine`], the one handle the web server, server functions and
+//!   (later) workers share.
+//!
+//! Without the `runtime` feature only plain serde types remain, so the browser bundle can use
+//! the same types as the server without compiling sqlx or tokio to wasm.
+//!
+//! Capabilities still to come live here under their own names: `files`, `monitoring`,
+//! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models), `accounts`.
+
+pub mod health;
+pub mod logs;
+
+#[cfg(feature = "runtime")]
+pub mod db;
+#[cfg(feature = "runtime")]
+mod engine;
+
+#[cfg(feature = "runtime")]
+pub use engine::{prepare_data_dir, Engine, EngineError, EngineOptions};

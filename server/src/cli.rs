@@ -1,0 +1,148 @@
+//! The command line: `okrflow serve` (the default) and `okrflow migrate`, and what each exit
+//! code means: 0 done, 1 failed at run time (the message names what and why), 2 bad usage
+//! (clap's message names the flag).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ServeArgs, ServeConfig, StorageArgs};
+use crate::startup::Application;
+use crate::telemetry;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "okrflow",
+    version,
+    about = "OKR ML pipeline in one binary: files, pipelines, experiment tracking, models and monitoring.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// With no subcommand, okrflow serves with these flags.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the dashboard, the APIs and the background work (the default).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(StorageArgs),
+}
+
+/// Parses the command line (exiting with 2 on bad usage), runs the command, and maps the
+/// outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => match ServeConfig::from_args(args) {
+            Ok(config) => run_serve(config),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Migrate(storage) => run_migrate(storage),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole chain: "cannot start okrflow: data directory '…': …".
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
+    let (buffer, receiver) = telemetry::init(&config.log, config.log_format);
+    runtime()?.block_on(async move {
+        let app = Application::build(config, buffer, receiver).await?;
+        app.run_until(crate::startup::shutdown_signal()).await
+    })
+}
+
+fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
+    let (buffer, receiver) = telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
+    runtime()?.block_on(async move {
+        let engine = okrflow_engine::Engine::start(
+            okrflow_engine::EngineOptions { data_dir: storage.data_dir, database_url: storage.database_url },
+            buffer,
+            receiver,
+        )
+        .await?;
+        println!("database {} is up to date", engine.db().url());
+        engine.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("okrflow").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_subcommand_means_serve_with_defaults() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.storage.data_dir, std::path::PathBuf::from("./data"));
+        assert!(cli.serve.addr.is_none());
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = parse(&[
+            "serve",
+            "--addr",
+            "0.0.0.0:8080",
+            "--data-dir",
+            "/tmp/okr",
+            "--database-url",
+            "sqlite:///tmp/okr/x.db",
+            "--log",
+            "debug,hyper=warn",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let config = ServeConfig::from_args(args).unwrap();
+        assert_eq!(config.addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.database_url.as_deref(), Some("sqlite:///tmp/okr/x.db"));
+        assert_eq!(config.log, "debug,hyper=warn");
+        assert_eq!(config.log_format, crate::config::LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_usage_is_a_clap_error_that_names_the_flag() {
+        let err = parse(&["serve", "--adr", "x"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument);
+        assert_eq!(err.exit_code(), 2);
+
+        let err = parse(&["serve", "--addr", "localhost"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("--addr"), "{err}");
+
+        let err = parse(&["serve", "--database-url", "mysql://h/db"]).unwrap_err();
+        assert!(err.to_string().contains("unsupported scheme 'mysql'"), "{err}");
+
+        let err = parse(&["serve", "--log", "info,[[["]).unwrap_err();
+        assert!(err.to_string().contains("not a valid log filter"), "{err}");
+
+        let err = parse(&["serve", "--log-format", "xml"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

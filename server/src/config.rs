@@ -1,0 +1,117 @@
+//! The settings `okrflow serve` runs with, validated once: flags first, then environment
+//! variables, then defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use okrflow_engine::db::DatabaseUrl;
+use tracing_subscriber::EnvFilter;
+
+/// The default listen address: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_LOG: &str = "info";
+
+/// Where the database lives; shared by `serve` and `migrate`.
+#[derive(Args, Clone, Debug)]
+pub struct StorageArgs {
+    /// Data directory: the SQLite database, uploaded files and artifacts. Created on first start.
+    #[arg(long, env = "OKRFLOW_DATA_DIR", default_value = "./data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Database URL. Default: SQLite at <data-dir>/okrflow.db. Postgres is recognised, and
+    /// refused with a clear message until the scale-out work lands.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", value_parser = parse_database_url)]
+    pub database_url: Option<String>,
+}
+
+/// Flags of `okrflow serve` (also accepted with no subcommand, which is how `cargo leptos
+/// watch` starts the binary).
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on. Falls back to LEPTOS_SITE_ADDR (set by cargo-leptos), then
+    /// 127.0.0.1:3000. Use port 0 to let the system choose.
+    #[arg(long, env = "OKRFLOW_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. "info" or "info,okrflow_engine=debug".
+    /// Falls back to RUST_LOG, then "info".
+    #[arg(long, env = "OKRFLOW_LOG", value_name = "FILTER", value_parser = parse_log_filter)]
+    pub log: Option<String>,
+
+    /// Log line format on stderr.
+    #[arg(long, env = "OKRFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
+    pub site_root: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    s.parse::<DatabaseUrl>().map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    EnvFilter::try_new(s).map(|_| s.to_string()).map_err(|e| format!("not a valid log filter: {e}"))
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub site_root: PathBuf,
+}
+
+impl ServeConfig {
+    /// Resolves the fallbacks that clap cannot express (a second environment variable).
+    pub fn from_args(args: ServeArgs) -> Result<ServeConfig, String> {
+        let addr = match args.addr {
+            Some(addr) => addr,
+            None => match std::env::var("LEPTOS_SITE_ADDR") {
+                Ok(v) => v.parse().map_err(|e| format!("LEPTOS_SITE_ADDR '{v}' is not HOST:PORT: {e}"))?,
+                Err(_) => DEFAULT_ADDR.parse().expect("the default address parses"),
+            },
+        };
+        let log = match args.log {
+            Some(log) => log,
+            None => match std::env::var("RUST_LOG") {
+                Ok(v) if !v.trim().is_empty() => parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?,
+                _ => DEFAULT_LOG.to_string(),
+            },
+        };
+        Ok(ServeConfig {
+            addr,
+            data_dir: args.storage.data_dir,
+            database_url: args.storage.database_url,
+            log,
+            log_format: args.log_format,
+            site_root: args.site_root,
+        })
+    }
+
+    /// A configuration for tests: loopback on a free port, the given data dir, quiet logs.
+    pub fn for_tests(data_dir: PathBuf) -> ServeConfig {
+        ServeConfig {
+            addr: "127.0.0.1:0".parse().expect("valid"),
+            data_dir,
+            database_url: None,
+            log: "warn".into(),
+            log_format: LogFormat::Text,
+            site_root: PathBuf::from("target/site"),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The okrflow server: everything between the command line and the engine.
+//!
+//! Module map:
+//! - [`cli`]: the command line (`serve`, `migrate`), exit codes, and the entry point.
+//! - [`config`]: the validated settings `serve` runs with, from flags and environment.
+//! - [`telemetry`]: tracing set-up (env filter, text or JSON to stderr, capture for the Logs page).
+//! - [`startup`]: [`startup::Application`]: opens the engine, binds, serves, shuts down gracefully.
+//! - [`state`]: [`state::AppState`], what every handler and server function can reach.
+//! - [`routes`]: the axum router: Leptos pages and server functions, `/healthz`, `/readyz`,
+//!   `/metrics`, static files.
+//! - [`http_metrics`]: Prometheus counters and latency histograms per route and status.
+
+pub mod cli;
+pub mod config;
+pub mod http_metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,138 @@
+//! [`Application`]: opens the engine, binds the listener, serves until told to stop, then shuts
+//! down in order: stop accepting, let in-flight requests finish (bounded), flush logs, close
+//! the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use leptos::prelude::LeptosOptions;
+use okrflow_engine::logs::{LogBuffer, LogReceiver};
+use okrflow_engine::{Engine, EngineOptions};
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::http_metrics::HttpMetrics;
+use crate::routes;
+use crate::state::AppState;
+
+/// In-flight requests get this long after a shutdown signal before the server stops anyway.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    engine: Engine,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the data directory and database (running migrations) and binds the address.
+    /// Errors name the path, URL or address and the cause.
+    pub async fn build(config: ServeConfig, logs: LogBuffer, receiver: LogReceiver) -> anyhow::Result<Application> {
+        let engine = Engine::start(
+            EngineOptions { data_dir: config.data_dir.clone(), database_url: config.database_url.clone() },
+            logs,
+            receiver,
+        )
+        .await
+        .context("cannot start okrflow")?;
+
+        let listener = match TcpListener::bind(config.addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                engine.shutdown().await;
+                let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                    " (another program is using that port; choose another with --addr)"
+                } else {
+                    ""
+                };
+                anyhow::bail!("cannot listen on {}: {e}{hint}", config.addr);
+            }
+        };
+        let addr = listener.local_addr().context("reading the bound address")?;
+
+        let site_root = config.site_root.to_string_lossy().into_owned();
+        if !config.site_root.join("pkg").is_dir() {
+            tracing::warn!(
+                site_root = %site_root,
+                "no browser bundle in the site root: pages render but will not hydrate; build with `cargo leptos build`"
+            );
+        }
+        let leptos_options = LeptosOptions::builder()
+            .output_name("okrflow")
+            .site_root(site_root)
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .reload_port(reload_port())
+            .build();
+        let state = AppState { leptos_options, engine: engine.clone(), metrics: Arc::new(HttpMetrics::new()) };
+        let router = routes::router(state);
+        Ok(Application { listener, router, engine, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until `shutdown` completes, then stops gracefully (see [`GRACE`]).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, router, engine, addr } = self;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening beyond loopback: put TLS in front of okrflow before exposing it");
+        }
+        tracing::info!("okrflow {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: finishing in-flight requests");
+            let _ = stopping_tx.send(true);
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let deadline = async move {
+            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(GRACE).await;
+        };
+        tokio::select! {
+            result = server => result.context("serving HTTP")?,
+            _ = deadline => tracing::warn!("in-flight requests still open after {} s; stopping anyway", GRACE.as_secs()),
+        }
+        engine.shutdown().await;
+        tracing::info!("okrflow stopped");
+        Ok(())
+    }
+}
+
+/// cargo-leptos's watch mode tells the page where its live-reload socket is.
+fn reload_port() -> u32 {
+    std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
