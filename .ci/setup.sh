@@ -77,7 +77,7 @@ if [ "$purpose" = "test" ]; then
     apt_install chromium
     [ -x "$CHROMIUM_PATH" ] || fail "chromium installed but $CHROMIUM_PATH is missing; set CHROMIUM_PATH"
   fi
-  "$CHROMIUM_PATH" --version || true
+  "$CHROMIUM_PATH" --version 2>/dev/null || true
 fi
 
 step "ready"

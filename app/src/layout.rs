@@ -28,7 +28,14 @@ pub fn cookie_says_collapsed(cookie_header: &str) -> bool {
 #[cfg(feature = "ssr")]
 fn initial_collapsed() -> bool {
     use_context::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get(http::header::COOKIE)?.to_str().ok().map(cookie_says_collapsed))
+        .and_then(|parts| {
+            parts
+                .headers
+                .get(http::header::COOKIE)?
+                .to_str()
+                .ok()
+                .map(cookie_says_collapsed)
+        })
         .unwrap_or(false)
 }
 
@@ -48,7 +55,9 @@ fn remember_collapsed(collapsed: bool) {
         use wasm_bindgen::JsCast;
         if let Ok(doc) = document().dyn_into::<web_sys::HtmlDocument>() {
             let value = if collapsed { "collapsed" } else { "expanded" };
-            let _ = doc.set_cookie(&format!("{SIDEBAR_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax"));
+            let _ = doc.set_cookie(&format!(
+                "{SIDEBAR_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax"
+            ));
         }
     }
     #[cfg(feature = "ssr")]
@@ -62,7 +71,10 @@ fn skip_to_main(ev: leptos::ev::MouseEvent) {
     #[cfg(not(feature = "ssr"))]
     {
         use wasm_bindgen::JsCast;
-        if let Some(main) = document().get_element_by_id("main").and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        if let Some(main) = document()
+            .get_element_by_id("main")
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
             let _ = main.focus();
         }
     }

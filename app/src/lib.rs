@@ -23,7 +23,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::layout::Layout;
-use crate::pages::{experiments, files, logs, models, monitoring, not_found, overview, pipelines, services};
+use crate::pages::{
+    experiments, files, logs, models, monitoring, not_found, overview, pipelines, services,
+};
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {

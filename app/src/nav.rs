@@ -20,26 +20,61 @@ pub const NAV: &[NavGroup] = &[
     NavGroup {
         name: "Main",
         items: &[
-            NavItem { path: "/", title: "Overview", icon: Icon::Overview },
-            NavItem { path: "/services", title: "Services", icon: Icon::Services },
-            NavItem { path: "/pipelines", title: "Pipelines", icon: Icon::Pipelines },
+            NavItem {
+                path: "/",
+                title: "Overview",
+                icon: Icon::Overview,
+            },
+            NavItem {
+                path: "/services",
+                title: "Services",
+                icon: Icon::Services,
+            },
+            NavItem {
+                path: "/pipelines",
+                title: "Pipelines",
+                icon: Icon::Pipelines,
+            },
         ],
     },
     NavGroup {
         name: "Data",
         items: &[
-            NavItem { path: "/files", title: "Files", icon: Icon::Files },
-            NavItem { path: "/monitoring", title: "Monitoring", icon: Icon::Monitoring },
+            NavItem {
+                path: "/files",
+                title: "Files",
+                icon: Icon::Files,
+            },
+            NavItem {
+                path: "/monitoring",
+                title: "Monitoring",
+                icon: Icon::Monitoring,
+            },
         ],
     },
     NavGroup {
         name: "ML",
         items: &[
-            NavItem { path: "/experiments", title: "Experiments", icon: Icon::Experiments },
-            NavItem { path: "/models", title: "Models", icon: Icon::Models },
+            NavItem {
+                path: "/experiments",
+                title: "Experiments",
+                icon: Icon::Experiments,
+            },
+            NavItem {
+                path: "/models",
+                title: "Models",
+                icon: Icon::Models,
+            },
         ],
     },
-    NavGroup { name: "Tools", items: &[NavItem { path: "/logs", title: "Logs", icon: Icon::Logs }] },
+    NavGroup {
+        name: "Tools",
+        items: &[NavItem {
+            path: "/logs",
+            title: "Logs",
+            icon: Icon::Logs,
+        }],
+    },
 ];
 
 /// The title of the page at `path`, or "Page not found".

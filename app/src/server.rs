@@ -5,7 +5,8 @@ use okrflow_engine::Engine;
 
 /// The engine, or an error saying the server was wired without it (a bug, not user input).
 pub fn engine() -> Result<Engine, ServerFnError> {
-    use_context::<Engine>().ok_or_else(|| ServerFnError::new("okrflow engine is not available in this request"))
+    use_context::<Engine>()
+        .ok_or_else(|| ServerFnError::new("okrflow engine is not available in this request"))
 }
 
 /// A caller's mistake: answers 400 with `message` instead of the default 500.

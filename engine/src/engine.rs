@@ -25,7 +25,10 @@ pub struct EngineOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("data directory '{}' is not usable: {source}", path.display())]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -47,7 +50,10 @@ struct Inner {
 /// Makes sure the data directory exists and that this process can write into it, so that a
 /// read-only or mistyped path fails at start with its name, not later on the first upload.
 pub fn prepare_data_dir(path: &Path) -> Result<(), EngineError> {
-    let fail = |source| EngineError::DataDir { path: path.to_path_buf(), source };
+    let fail = |source| EngineError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(path).map_err(fail)?;
     let probe = path.join(".okrflow-write-check");
     std::fs::write(&probe, b"okrflow").map_err(fail)?;
@@ -57,7 +63,11 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), EngineError> {
 impl Engine {
     /// Prepares the data directory, opens and migrates the database, and starts the log store.
     /// `logs` and `receiver` come from [`logs::capture`], installed in tracing before this.
-    pub async fn start(options: EngineOptions, logs: LogBuffer, receiver: LogReceiver) -> Result<Engine, EngineError> {
+    pub async fn start(
+        options: EngineOptions,
+        logs: LogBuffer,
+        receiver: LogReceiver,
+    ) -> Result<Engine, EngineError> {
         prepare_data_dir(&options.data_dir)?;
         let url = match &options.database_url {
             Some(url) => url.clone(),
@@ -68,7 +78,13 @@ impl Engine {
         let log_store = LogStore::spawn(db.clone(), receiver);
         tracing::info!(database = %db.url(), data_dir = %options.data_dir.display(), "engine started");
         Ok(Engine {
-            inner: Arc::new(Inner { data_dir: options.data_dir, db, logs, log_store, started: Instant::now() }),
+            inner: Arc::new(Inner {
+                data_dir: options.data_dir,
+                db,
+                logs,
+                log_store,
+                started: Instant::now(),
+            }),
         })
     }
 
@@ -120,23 +136,41 @@ impl Engine {
 
     /// The database's health, measured now.
     pub async fn database_health(&self) -> ComponentHealth {
-        let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.inner.db.ping()).await {
-            Ok(Ok(took)) => (Health::Healthy, format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3)),
+        let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.inner.db.ping()).await
+        {
+            Ok(Ok(took)) => (
+                Health::Healthy,
+                format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3),
+            ),
             Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
-            Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+            Err(_) => (
+                Health::Critical,
+                format!("no answer within {} s", PING_TIMEOUT.as_secs()),
+            ),
         };
-        ComponentHealth { name: "database".into(), health, detail }
+        ComponentHealth {
+            name: "database".into(),
+            health,
+            detail,
+        }
     }
 
     /// Every component's health and the overall status the navbar pill shows.
     pub async fn status(&self) -> SystemStatus {
         let stats = self.log_store_stats();
         let log_store = match &stats.last_error {
-            Some(e) => ComponentHealth { name: "log store".into(), health: Health::Degraded, detail: e.clone() },
+            Some(e) => ComponentHealth {
+                name: "log store".into(),
+                health: Health::Degraded,
+                detail: e.clone(),
+            },
             None => ComponentHealth {
                 name: "log store".into(),
                 health: Health::Healthy,
-                detail: format!("{} warnings and errors stored, {} dropped (queue full)", stats.written, stats.dropped),
+                detail: format!(
+                    "{} warnings and errors stored, {} dropped (queue full)",
+                    stats.written, stats.dropped
+                ),
             },
         };
         SystemStatus::from_components(
@@ -163,9 +197,16 @@ mod tests {
         let data_dir = dir.path().join("data");
         let buffer = LogBuffer::new(10);
         let (_layer, receiver) = logs::capture(buffer.clone());
-        let engine = Engine::start(EngineOptions { data_dir: data_dir.clone(), database_url: None }, buffer, receiver)
-            .await
-            .unwrap();
+        let engine = Engine::start(
+            EngineOptions {
+                data_dir: data_dir.clone(),
+                database_url: None,
+            },
+            buffer,
+            receiver,
+        )
+        .await
+        .unwrap();
         assert!(data_dir.join("okrflow.db").exists());
         let status = engine.status().await;
         assert_eq!(status.overall, Health::Healthy, "{status:?}");

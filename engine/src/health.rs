@@ -42,7 +42,11 @@ pub struct SystemStatus {
 
 impl SystemStatus {
     /// Builds the status from its components; an empty list is healthy by definition.
-    pub fn from_components(components: Vec<ComponentHealth>, uptime_secs: u64, version: &str) -> Self {
+    pub fn from_components(
+        components: Vec<ComponentHealth>,
+        uptime_secs: u64,
+        version: &str,
+    ) -> Self {
         let overall = components
             .iter()
             .map(|c| c.health)
@@ -94,13 +98,20 @@ mod tests {
     use super::*;
 
     fn c(name: &str, health: Health) -> ComponentHealth {
-        ComponentHealth { name: name.into(), health, detail: String::new() }
+        ComponentHealth {
+            name: name.into(),
+            health,
+            detail: String::new(),
+        }
     }
 
     #[test]
     fn worst_component_decides_and_is_named() {
         let s = SystemStatus::from_components(
-            vec![c("web server", Health::Healthy), c("log store", Health::Degraded)],
+            vec![
+                c("web server", Health::Healthy),
+                c("log store", Health::Degraded),
+            ],
             5,
             "0.1.0",
         );
@@ -108,7 +119,10 @@ mod tests {
         assert_eq!(s.headline(), "Degraded: log store");
 
         let s = SystemStatus::from_components(
-            vec![c("database", Health::Critical), c("log store", Health::Degraded)],
+            vec![
+                c("database", Health::Critical),
+                c("log store", Health::Degraded),
+            ],
             5,
             "0.1.0",
         );

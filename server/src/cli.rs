@@ -59,7 +59,9 @@ pub fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -71,10 +73,14 @@ fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
-    let (buffer, receiver) = telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
+    let (buffer, receiver) =
+        telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
     runtime()?.block_on(async move {
         let engine = okrflow_engine::Engine::start(
-            okrflow_engine::EngineOptions { data_dir: storage.data_dir, database_url: storage.database_url },
+            okrflow_engine::EngineOptions {
+                data_dir: storage.data_dir,
+                database_url: storage.database_url,
+            },
             buffer,
             receiver,
         )
@@ -98,7 +104,10 @@ mod tests {
     fn no_subcommand_means_serve_with_defaults() {
         let cli = parse(&[]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.serve.storage.data_dir, std::path::PathBuf::from("./data"));
+        assert_eq!(
+            cli.serve.storage.data_dir,
+            std::path::PathBuf::from("./data")
+        );
         assert!(cli.serve.addr.is_none());
     }
 
@@ -118,10 +127,15 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
         let config = ServeConfig::from_args(args).unwrap();
         assert_eq!(config.addr.to_string(), "0.0.0.0:8080");
-        assert_eq!(config.database_url.as_deref(), Some("sqlite:///tmp/okr/x.db"));
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("sqlite:///tmp/okr/x.db")
+        );
         assert_eq!(config.log, "debug,hyper=warn");
         assert_eq!(config.log_format, crate::config::LogFormat::Json);
     }
@@ -137,7 +151,10 @@ mod tests {
         assert!(err.to_string().contains("--addr"), "{err}");
 
         let err = parse(&["serve", "--database-url", "mysql://h/db"]).unwrap_err();
-        assert!(err.to_string().contains("unsupported scheme 'mysql'"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported scheme 'mysql'"),
+            "{err}"
+        );
 
         let err = parse(&["serve", "--log", "info,[[["]).unwrap_err();
         assert!(err.to_string().contains("not a valid log filter"), "{err}");

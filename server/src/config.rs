@@ -16,7 +16,12 @@ pub const DEFAULT_LOG: &str = "info";
 #[derive(Args, Clone, Debug)]
 pub struct StorageArgs {
     /// Data directory: the SQLite database, uploaded files and artifacts. Created on first start.
-    #[arg(long, env = "OKRFLOW_DATA_DIR", default_value = "./data", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "OKRFLOW_DATA_DIR",
+        default_value = "./data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
 
     /// Database URL. Default: SQLite at <data-dir>/okrflow.db. Postgres is recognised, and
@@ -47,7 +52,12 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
 
     /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
-    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "LEPTOS_SITE_ROOT",
+        default_value = "target/site",
+        value_name = "DIR"
+    )]
     pub site_root: PathBuf,
 }
 
@@ -58,11 +68,15 @@ pub enum LogFormat {
 }
 
 fn parse_database_url(s: &str) -> Result<String, String> {
-    s.parse::<DatabaseUrl>().map(|_| s.to_string()).map_err(|e| e.to_string())
+    s.parse::<DatabaseUrl>()
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_log_filter(s: &str) -> Result<String, String> {
-    EnvFilter::try_new(s).map(|_| s.to_string()).map_err(|e| format!("not a valid log filter: {e}"))
+    EnvFilter::try_new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("not a valid log filter: {e}"))
 }
 
 /// Everything `serve` needs, resolved.
@@ -82,14 +96,18 @@ impl ServeConfig {
         let addr = match args.addr {
             Some(addr) => addr,
             None => match std::env::var("LEPTOS_SITE_ADDR") {
-                Ok(v) => v.parse().map_err(|e| format!("LEPTOS_SITE_ADDR '{v}' is not HOST:PORT: {e}"))?,
+                Ok(v) => v
+                    .parse()
+                    .map_err(|e| format!("LEPTOS_SITE_ADDR '{v}' is not HOST:PORT: {e}"))?,
                 Err(_) => DEFAULT_ADDR.parse().expect("the default address parses"),
             },
         };
         let log = match args.log {
             Some(log) => log,
             None => match std::env::var("RUST_LOG") {
-                Ok(v) if !v.trim().is_empty() => parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?,
+                Ok(v) if !v.trim().is_empty() => {
+                    parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?
+                }
                 _ => DEFAULT_LOG.to_string(),
             },
         };

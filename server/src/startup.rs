@@ -31,9 +31,16 @@ pub struct Application {
 impl Application {
     /// Opens the data directory and database (running migrations) and binds the address.
     /// Errors name the path, URL or address and the cause.
-    pub async fn build(config: ServeConfig, logs: LogBuffer, receiver: LogReceiver) -> anyhow::Result<Application> {
+    pub async fn build(
+        config: ServeConfig,
+        logs: LogBuffer,
+        receiver: LogReceiver,
+    ) -> anyhow::Result<Application> {
         let engine = Engine::start(
-            EngineOptions { data_dir: config.data_dir.clone(), database_url: config.database_url.clone() },
+            EngineOptions {
+                data_dir: config.data_dir.clone(),
+                database_url: config.database_url.clone(),
+            },
             logs,
             receiver,
         )
@@ -68,9 +75,18 @@ impl Application {
             .site_addr(addr)
             .reload_port(reload_port())
             .build();
-        let state = AppState { leptos_options, engine: engine.clone(), metrics: Arc::new(HttpMetrics::new()) };
+        let state = AppState {
+            leptos_options,
+            engine: engine.clone(),
+            metrics: Arc::new(HttpMetrics::new()),
+        };
         let router = routes::router(state);
-        Ok(Application { listener, router, engine, addr })
+        Ok(Application {
+            listener,
+            router,
+            engine,
+            addr,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,12 +98,23 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops gracefully (see [`GRACE`]).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, router, engine, addr } = self;
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            engine,
+            addr,
+        } = self;
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening beyond loopback: put TLS in front of okrflow before exposing it");
         }
-        tracing::info!("okrflow {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+        tracing::info!(
+            "okrflow {} listening on http://{addr}",
+            env!("CARGO_PKG_VERSION")
+        );
 
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal = async move {
@@ -112,7 +139,10 @@ impl Application {
 
 /// cargo-leptos's watch mode tells the page where its live-reload socket is.
 fn reload_port() -> u32 {
-    std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001)
+    std::env::var("LEPTOS_RELOAD_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3001)
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

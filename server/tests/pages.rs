@@ -15,15 +15,39 @@ async fn every_page_renders_inside_the_shell_with_the_sidebar() {
         assert_eq!(reply.status, 200, "{}", item.path);
         assert!(reply.content_type.starts_with("text/html"), "{}", item.path);
         let html = reply.body;
-        assert!(html.contains("OKR ML Pipeline"), "{}: sidebar title", item.path);
-        assert!(html.contains(&format!("<h1 class=\"page-title\">{}</h1>", item.title)), "{}: navbar title", item.path);
+        assert!(
+            html.contains("OKR ML Pipeline"),
+            "{}: sidebar title",
+            item.path
+        );
+        assert!(
+            html.contains(&format!("<h1 class=\"page-title\">{}", item.title)),
+            "{}: navbar title",
+            item.path
+        );
         for group in ["Main", "Data", "ML", "Tools"] {
-            assert!(html.contains(&format!(">{group}</h2>")), "{}: group {group}", item.path);
+            assert!(
+                html.contains(&format!("class=\"nav-group-name label\">{group}<")),
+                "{}: group {group}",
+                item.path
+            );
         }
         // The current page is marked for assistive technology and the style sheet.
-        assert!(html.contains("aria-current=\"page\""), "{}: current page marked", item.path);
-        assert!(html.contains("<main id=\"main\""), "{}: main landmark", item.path);
-        assert!(html.contains("/pkg/okrflow.js"), "{}: hydration script", item.path);
+        assert!(
+            html.contains("aria-current=\"page\""),
+            "{}: current page marked",
+            item.path
+        );
+        assert!(
+            html.contains("<main id=\"main\""),
+            "{}: main landmark",
+            item.path
+        );
+        assert!(
+            html.contains("/pkg/okrflow.js"),
+            "{}: hydration script",
+            item.path
+        );
     }
     app.stop().await.unwrap();
 }
@@ -43,18 +67,31 @@ async fn the_collapsed_sidebar_cookie_is_rendered_on_the_server() {
     let app = spawn_app().await;
     let url = app.url("/");
     let html = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let mut response = agent.get(&url).header("Cookie", "okrflow_sidebar=collapsed").call().unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .get(&url)
+            .header("Cookie", "okrflow_sidebar=collapsed")
+            .call()
+            .unwrap();
         response.body_mut().read_to_string().unwrap()
     })
     .await
     .unwrap();
-    assert!(html.contains("class=\"layout collapsed\""), "collapsed on first paint");
+    assert!(
+        html.contains("class=\"layout collapsed\""),
+        "collapsed on first paint"
+    );
     app.stop().await.unwrap();
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,20 +111,46 @@ async fn logs_are_listed_newest_first_filtered_and_incrementally() {
     logs.push(entry(LogLevel::Info, "upload done"));
 
     let path = server_fn_path("list_logs");
-    let reply = app.post_form(&path, form(&[("source", "Memory"), ("text", "PIPELINE")])).await;
+    let reply = app
+        .post_form(&path, form(&[("source", "Memory"), ("text", "PIPELINE")]))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let page: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    let messages: Vec<_> = page["entries"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    let messages: Vec<_> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
     assert_eq!(messages, ["pipeline slow", "pipeline queued"]);
 
-    let reply = app.post_form(&path, form(&[("source", "Memory"), ("text", ""), ("min_level", "Warn")])).await;
+    let reply = app
+        .post_form(
+            &path,
+            form(&[("source", "Memory"), ("text", ""), ("min_level", "Warn")]),
+        )
+        .await;
     let page: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(page["entries"].as_array().unwrap().len(), 1);
 
     let after = first.to_string();
-    let reply = app.post_form(&path, form(&[("source", "Memory"), ("text", "pipeline"), ("after_id", &after)])).await;
+    let reply = app
+        .post_form(
+            &path,
+            form(&[
+                ("source", "Memory"),
+                ("text", "pipeline"),
+                ("after_id", &after),
+            ]),
+        )
+        .await;
     let page: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    let messages: Vec<_> = page["entries"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    let messages: Vec<_> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
     assert_eq!(messages, ["pipeline slow"]);
     assert_eq!(page["latest_id"], logs.latest_id());
     app.stop().await.unwrap();
@@ -110,16 +173,27 @@ async fn stored_logs_outlive_the_ring_and_bad_searches_are_400() {
     .await
     .unwrap();
     let path = server_fn_path("list_logs");
-    let reply = app.post_form(&path, form(&[("source", "Stored"), ("text", "a.csv")])).await;
+    let reply = app
+        .post_form(&path, form(&[("source", "Stored"), ("text", "a.csv")]))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.contains("profiling failed"), "{}", reply.body);
 
     let long = "x".repeat(201);
-    let reply = app.post_form(&path, form(&[("source", "Memory"), ("text", &long)])).await;
+    let reply = app
+        .post_form(&path, form(&[("source", "Memory"), ("text", &long)]))
+        .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.body.contains("at most 200"), "{}", reply.body);
 
-    let reply = app.post_form(&path, form(&[("source", "Elsewhere"), ("text", "")])).await;
-    assert!((400..500).contains(&reply.status), "unknown source is a caller error: {} {}", reply.status, reply.body);
+    let reply = app
+        .post_form(&path, form(&[("source", "Elsewhere"), ("text", "")]))
+        .await;
+    assert!(
+        (400..500).contains(&reply.status),
+        "unknown source is a caller error: {} {}",
+        reply.status,
+        reply.body
+    );
     app.stop().await.unwrap();
 }

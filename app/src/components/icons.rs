@@ -21,13 +21,29 @@ impl Icon {
     /// SVG path data on a 24×24 grid, stroked.
     fn paths(self) -> &'static [&'static str] {
         match self {
-            Icon::Overview => &["M3 3h7v9H3z", "M14 3h7v5h-7z", "M14 12h7v9h-7z", "M3 16h7v5H3z"],
+            Icon::Overview => &[
+                "M3 3h7v9H3z",
+                "M14 3h7v5h-7z",
+                "M14 12h7v9h-7z",
+                "M3 16h7v5H3z",
+            ],
             Icon::Services => &["M4 4h16v6H4z", "M4 14h16v6H4z", "M8 7h.01", "M8 17h.01"],
-            Icon::Pipelines => &["M5 6a2 2 0 1 0 0 .01", "M19 12a2 2 0 1 0 0 .01", "M5 18a2 2 0 1 0 0 .01", "M7 6h5l5 5", "M7 18h5l5-5"],
+            Icon::Pipelines => &[
+                "M5 6a2 2 0 1 0 0 .01",
+                "M19 12a2 2 0 1 0 0 .01",
+                "M5 18a2 2 0 1 0 0 .01",
+                "M7 6h5l5 5",
+                "M7 18h5l5-5",
+            ],
             Icon::Files => &["M6 2h8l6 6v14H6z", "M14 2v6h6"],
             Icon::Monitoring => &["M3 12h4l3-8 4 16 3-8h4"],
             Icon::Experiments => &["M9 3h6", "M10 3v6L4 20h16L14 9V3"],
-            Icon::Models => &["M12 2l9 5v10l-9 5-9-5V7z", "M12 12l9-5", "M12 12v10", "M12 12L3 7"],
+            Icon::Models => &[
+                "M12 2l9 5v10l-9 5-9-5V7z",
+                "M12 12l9-5",
+                "M12 12v10",
+                "M12 12L3 7",
+            ],
             Icon::Logs => &["M4 6h16", "M4 12h16", "M4 18h10"],
             Icon::Menu => &["M3 6h18", "M3 12h18", "M3 18h18"],
             Icon::Collapse => &["M15 6l-6 6 6 6"],

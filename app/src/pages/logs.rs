@@ -49,16 +49,30 @@ pub async fn list_logs(
         )));
     }
     let engine = crate::server::engine()?;
-    let query = LogQuery { min_level, text: Some(text), after_id, limit: MAX_ROWS };
+    let query = LogQuery {
+        min_level,
+        text: Some(text),
+        after_id,
+        limit: MAX_ROWS,
+    };
     match source {
         LogSource::Memory => {
             let latest_id = engine.logs().latest_id();
-            Ok(LogPage { entries: engine.logs().query(&query), latest_id })
+            Ok(LogPage {
+                entries: engine.logs().query(&query),
+                latest_id,
+            })
         }
         LogSource::Stored => {
             let failed = |e: String| ServerFnError::new(format!("reading stored logs: {e}"));
-            let latest_id = engine.latest_stored_log_id().await.map_err(|e| failed(e.to_string()))?;
-            let entries = engine.stored_logs(&query).await.map_err(|e| failed(e.to_string()))?;
+            let latest_id = engine
+                .latest_stored_log_id()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let entries = engine
+                .stored_logs(&query)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
             Ok(LogPage { entries, latest_id })
         }
     }
@@ -99,13 +113,21 @@ pub fn LogsPage() -> impl IntoView {
 
     Effect::new(move |_| {
         let poll = move || {
-            let Some(after) = cursor.get_untracked() else { return };
+            let Some(after) = cursor.get_untracked() else {
+                return;
+            };
             if !live.get_untracked() || tab_is_hidden() {
                 return;
             }
-            let (src, lvl, txt) = (source.get_untracked(), level.get_untracked(), text.get_untracked());
+            let (src, lvl, txt) = (
+                source.get_untracked(),
+                level.get_untracked(),
+                text.get_untracked(),
+            );
             leptos::task::spawn_local(async move {
-                let Ok(page) = list_logs(src, lvl, txt, Some(after)).await else { return };
+                let Ok(page) = list_logs(src, lvl, txt, Some(after)).await else {
+                    return;
+                };
                 // Filters changed or another poll won while this one was out: drop the answer.
                 if cursor.get_untracked() != Some(after) {
                     return;
@@ -190,9 +212,12 @@ pub fn LogsPage() -> impl IntoView {
 
 #[component]
 fn LogTable(first: Vec<LogEntry>, newer: RwSignal<Vec<LogEntry>>) -> impl IntoView {
+    // Polled entries can briefly overlap a freshly fetched first page (the poll that was out
+    // when the filters changed); keep only those newer than the page's top so ids stay unique.
+    let top = first.first().map(|e| e.id).unwrap_or(0);
     let first = StoredValue::new(first);
     let rows = move || {
-        let mut all = newer.get();
+        let mut all: Vec<LogEntry> = newer.get().into_iter().filter(|e| e.id > top).collect();
         first.with_value(|f| all.extend(f.iter().cloned()));
         all.truncate(MAX_ROWS);
         all

@@ -34,7 +34,11 @@ pub fn capture(buffer: LogBuffer) -> (LogCapture, LogReceiver) {
     let (tx, rx) = mpsc::channel(STORE_QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
     (
-        LogCapture { buffer, to_store: tx, dropped: dropped.clone() },
+        LogCapture {
+            buffer,
+            to_store: tx,
+            dropped: dropped.clone(),
+        },
         LogReceiver { rx, dropped },
     )
 }

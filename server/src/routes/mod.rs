@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod server_fns;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use axum::{middleware, Router};
 use http::{HeaderName, Request};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
 
     pages
+        .layer(middleware::from_fn(server_fns::caller_errors_are_4xx))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), http_metrics::track))
         .layer(
             TraceLayer::new_for_http()

@@ -33,14 +33,22 @@ pub async fn spawn_app() -> TestApp {
     let config = ServeConfig::for_tests(dir.path().join("data"));
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());
-    let app = Application::build(config, buffer, receiver).await.expect("application builds");
+    let app = Application::build(config, buffer, receiver)
+        .await
+        .expect("application builds");
     let addr = app.local_addr();
     let engine = app.engine().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, engine, dir, stop: Some(stop), task: Some(task) }
+    TestApp {
+        addr,
+        engine,
+        dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 impl TestApp {
@@ -50,14 +58,17 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> Reply {
         let url = self.url(path);
-        tokio::task::spawn_blocking(move || send(ureq_agent().get(&url).call())).await.unwrap()
+        tokio::task::spawn_blocking(move || send(ureq_agent().get(&url).call()))
+            .await
+            .unwrap()
     }
 
     /// POSTs a form body, as Leptos server functions expect by default.
     pub async fn post_form(&self, path: &str, form: Vec<(String, String)>) -> Reply {
         let url = self.url(path);
         tokio::task::spawn_blocking(move || {
-            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             send(ureq_agent().post(&url).send_form(pairs))
         })
         .await
@@ -70,7 +81,10 @@ impl TestApp {
             let _ = stop.send(());
         }
         let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(20), task).await.expect("stops in time").expect("task joins")
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("stops in time")
+            .expect("task joins")
     }
 }
 
@@ -92,7 +106,11 @@ fn send(result: Result<http::Response<ureq::Body>, ureq::Error>) -> Reply {
         .unwrap_or("")
         .to_string();
     let body = response.body_mut().read_to_string().expect("body reads");
-    Reply { status, content_type, body }
+    Reply {
+        status,
+        content_type,
+        body,
+    }
 }
 
 /// The URL path of the server function whose name contains `name` (paths carry a hash suffix).
