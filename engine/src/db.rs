@@ -178,6 +178,17 @@ impl Database {
     }
 }
 
+/// A migrated database in a fresh temporary directory, for the engine's tests.
+#[cfg(test)]
+pub(crate) async fn test_db() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::connect(&DatabaseUrl::default_in(dir.path()))
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrate");
+    (dir, db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

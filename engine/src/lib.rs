@@ -1,6 +1,8 @@
 //! okrflow's domain engine: everything the server does that is not HTTP or UI.
 //!
 //! Module map:
+//! - [`accounts`]: roles and users; with `runtime`, passwords (argon2id), sessions, API tokens,
+//!   the audit log and the login rate limit.
 //! - [`logs`]: log entries; with `runtime`, the in-memory ring buffer, the tracing layer that
 //!   fills it, and the writer that keeps warnings and errors in the database.
 //! - [`health`]: the health of okrflow's components and the overall status derived from them.
@@ -12,8 +14,9 @@
 //! the same types as the server without compiling sqlx or tokio to wasm.
 //!
 //! Capabilities still to come live here under their own names: `files`, `monitoring`,
-//! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models), `accounts`.
+//! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models).
 
+pub mod accounts;
 pub mod health;
 pub mod logs;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 use okrflow_engine::logs::{LogBuffer, LogReceiver};
 use okrflow_engine::{Engine, EngineOptions};
@@ -122,6 +123,13 @@ impl Application {
             tracing::info!("shutdown requested: finishing in-flight requests");
             let _ = stopping_tx.send(true);
         };
+        // Leptos streams pages in several writes; without TCP_NODELAY, Nagle's algorithm and the
+        // client's delayed ACK hold each page back by ~40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let server = axum::serve(listener, router).with_graceful_shutdown(signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;

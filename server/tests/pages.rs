@@ -110,48 +110,28 @@ async fn logs_are_listed_newest_first_filtered_and_incrementally() {
     logs.push(entry(LogLevel::Warn, "pipeline slow"));
     logs.push(entry(LogLevel::Info, "upload done"));
 
-    let path = server_fn_path("list_logs");
-    let reply = app
-        .post_form(&path, form(&[("source", "Memory"), ("text", "PIPELINE")]))
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let page: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    let messages: Vec<_> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(messages, ["pipeline slow", "pipeline queued"]);
+    let (status, page) = list_logs(&app, &[("source", "Memory"), ("text", "PIPELINE")]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(messages(&page), ["pipeline slow", "pipeline queued"]);
 
-    let reply = app
-        .post_form(
-            &path,
-            form(&[("source", "Memory"), ("text", ""), ("min_level", "Warn")]),
-        )
-        .await;
-    let page: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    let (_, page) = list_logs(
+        &app,
+        &[("source", "Memory"), ("text", ""), ("min_level", "Warn")],
+    )
+    .await;
+    assert_eq!(messages(&page), ["pipeline slow"]);
 
     let after = first.to_string();
-    let reply = app
-        .post_form(
-            &path,
-            form(&[
-                ("source", "Memory"),
-                ("text", "pipeline"),
-                ("after_id", &after),
-            ]),
-        )
-        .await;
-    let page: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    let messages: Vec<_> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(messages, ["pipeline slow"]);
+    let (_, page) = list_logs(
+        &app,
+        &[
+            ("source", "Memory"),
+            ("text", "pipeline"),
+            ("after_id", &after),
+        ],
+    )
+    .await;
+    assert_eq!(messages(&page), ["pipeline slow"]);
     assert_eq!(page["latest_id"], logs.latest_id());
     app.stop().await.unwrap();
 }

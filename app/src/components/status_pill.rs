@@ -43,7 +43,7 @@ pub fn StatusPill() -> impl IntoView {
                         view! {
                             <span class=class role="status" title=title data-testid="status-pill">
                                 <span class="pill-dot" aria-hidden="true"></span>
-                                {text}
+                                <span class="pill-text">{text}</span>
                             </span>
                         }
                     })

@@ -124,8 +124,20 @@ impl LogQuery {
 
 /// "2026-11-26 21:03:05.123 UTC" from Unix milliseconds; deterministic on server and browser.
 pub fn format_timestamp(ts_ms: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    // Field accessors rather than a strftime pattern: the pattern parser would add tens of
+    // kilobytes to the browser bundle.
     match chrono::DateTime::from_timestamp_millis(ts_ms) {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03} UTC",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_millis()
+        ),
         None => format!("{ts_ms} ms (out of range)"),
     }
 }

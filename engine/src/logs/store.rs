@@ -265,14 +265,6 @@ mod tests {
     use crate::logs::{capture, LogBuffer};
     use tracing_subscriber::layer::SubscriberExt;
 
-    async fn temp_db() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = Database::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
-        (dir, db)
-    }
-
     fn entry(ts_ms: i64, level: LogLevel, message: &str) -> LogEntry {
         LogEntry {
             id: 0,
@@ -286,7 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn warnings_and_errors_reach_the_database_and_flush_on_shutdown() {
-        let (_dir, db) = temp_db().await;
+        let (_dir, db) = crate::db::test_db().await;
         let (layer, receiver) = capture(LogBuffer::new(100));
         let store = LogStore::spawn(db.clone(), receiver);
         let subscriber = tracing_subscriber::registry().with(layer);
@@ -305,7 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn stored_query_filters_by_level_text_and_id() {
-        let (_dir, db) = temp_db().await;
+        let (_dir, db) = crate::db::test_db().await;
         insert(
             &db,
             &[
@@ -343,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn prune_removes_old_rows_and_caps_the_count() {
-        let (_dir, db) = temp_db().await;
+        let (_dir, db) = crate::db::test_db().await;
         let now = chrono::Utc::now().timestamp_millis();
         let entries: Vec<_> = (0..10)
             .map(|i| entry(now + i, LogLevel::Warn, &format!("m{i}")))
