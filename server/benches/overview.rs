@@ -47,7 +47,10 @@ fn main() {
     let clients = env_usize("OKRFLOW_BENCH_CONCURRENCY", 50).max(1);
 
     let warm = agent();
-    let page_bytes = (0..200).map(|_| fetch(&warm, &url)).last().unwrap_or(0);
+    let mut page_bytes = 0;
+    for _ in 0..200 {
+        page_bytes = fetch(&warm, &url);
+    }
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

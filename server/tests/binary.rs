@@ -157,12 +157,18 @@ fn start_server(data_dir: &std::path::Path) -> (Child, String, mpsc::Receiver<St
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("server logs its address");
-        if let Some(i) = line.find("listening on http://") {
-            let addr = line[i + "listening on http://".len()..].trim().to_string();
-            return (child, addr, rx);
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if let Some(i) = line.find("listening on http://") {
+                    let addr = line[i + "listening on http://".len()..].trim().to_string();
+                    return (child, addr, rx);
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("okrflow did not log its address within 30 s");
+            }
         }
     }
 }

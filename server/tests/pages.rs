@@ -94,6 +94,24 @@ fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Calls the `list_logs` server function with form fields; returns the status and JSON body.
+async fn list_logs(app: &common::TestApp, pairs: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let reply = app
+        .post_form(&server_fn_path("list_logs"), form(pairs))
+        .await;
+    let json = serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::String(reply.body));
+    (reply.status, json)
+}
+
+fn messages(page: &serde_json::Value) -> Vec<&str> {
+    page["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_are_listed_newest_first_filtered_and_incrementally() {
     let app = spawn_app().await;
