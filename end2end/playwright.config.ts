@@ -14,6 +14,8 @@ const port = Number(process.env.OKRFLOW_E2E_PORT ?? 3210);
 const baseURL = `http://127.0.0.1:${port}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "okrflow-e2e-"));
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// The first admin's password on the fresh test database; tests log in with it (tests/auth.ts).
+export const ADMIN_PASSWORD = "e2e-admin-password";
 
 export default defineConfig({
   testDir: "./tests",
@@ -46,6 +48,7 @@ export default defineConfig({
     url: `${baseURL}/readyz`,
     timeout: 60_000,
     reuseExistingServer: false,
+    env: { OKRFLOW_ADMIN_PASSWORD: ADMIN_PASSWORD },
     stdout: "ignore",
     stderr: "pipe",
   },

@@ -1,5 +1,6 @@
-//! The shell around every page: a collapsible sidebar (a drawer below 768 px), the navbar with
-//! the page title, the status pill and Refresh, and the `<main>` landmark the page renders in.
+//! The shell around every page: a collapsible sidebar (a drawer below 768 px) that shows who is
+//! logged in and only what their role may open, the navbar with the page title, the status
+//! pill and Refresh, and the `<main>` landmark the page renders in.
 //!
 //! The collapsed state lives in a cookie, not localStorage, so the server renders the same
 //! state the browser will hydrate (no mismatch, no flash) and it survives a reload.
@@ -10,32 +11,23 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
+use crate::access::Access;
 use crate::components::icons::{Icon, IconSvg};
 use crate::components::status_pill::StatusPill;
+use crate::cookies;
 use crate::nav::{title_for, NAV};
+use crate::pages::login::{get_session, Logout, SessionInfo};
 use crate::refresh::use_refresh;
-
-pub const SIDEBAR_COOKIE: &str = "okrflow_sidebar";
 
 /// Whether a Cookie header value says the sidebar is collapsed.
 pub fn cookie_says_collapsed(cookie_header: &str) -> bool {
-    cookie_header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == SIDEBAR_COOKIE && value == "collapsed")
+    cookies::get(cookie_header, cookies::SIDEBAR) == Some("collapsed")
 }
 
 #[cfg(feature = "ssr")]
 fn initial_collapsed() -> bool {
     use_context::<http::request::Parts>()
-        .and_then(|parts| {
-            parts
-                .headers
-                .get(http::header::COOKIE)?
-                .to_str()
-                .ok()
-                .map(cookie_says_collapsed)
-        })
+        .and_then(|parts| parts.headers.get(http::header::COOKIE)?.to_str().ok().map(cookie_says_collapsed))
         .unwrap_or(false)
 }
 
@@ -55,9 +47,7 @@ fn remember_collapsed(collapsed: bool) {
         use wasm_bindgen::JsCast;
         if let Ok(doc) = document().dyn_into::<web_sys::HtmlDocument>() {
             let value = if collapsed { "collapsed" } else { "expanded" };
-            let _ = doc.set_cookie(&format!(
-                "{SIDEBAR_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax"
-            ));
+            let _ = doc.set_cookie(&format!("{}={value}; Path=/; Max-Age=31536000; SameSite=Lax", cookies::SIDEBAR));
         }
     }
     #[cfg(feature = "ssr")]
@@ -71,9 +61,7 @@ fn skip_to_main(ev: leptos::ev::MouseEvent) {
     #[cfg(not(feature = "ssr"))]
     {
         use wasm_bindgen::JsCast;
-        if let Some(main) = document()
-            .get_element_by_id("main")
-            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        if let Some(main) = document().get_element_by_id("main").and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
         {
             let _ = main.focus();
         }
@@ -87,6 +75,9 @@ pub fn Layout(children: Children) -> impl IntoView {
     let location = use_location();
     let title = Memo::new(move |_| title_for(&location.pathname.get()));
     let refresh = use_refresh();
+    // Asked again on every navigation, so logging in or out shows at once.
+    let session = Resource::new(move || location.pathname.get(), |_| get_session());
+    let user = move || session.get().and_then(|r| r.ok()).flatten();
 
     // Navigating closes the drawer; Escape closes it too.
     Effect::new(move |_| {
@@ -114,34 +105,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <img class="brand-logo" src="/favicon.svg" alt="" width="28" height="28"/>
                     <span class="brand-name label">"OKR ML Pipeline"</span>
                 </div>
-                <nav aria-label="Main">
-                    {NAV
-                        .iter()
-                        .map(|group| {
-                            view! {
-                                <div class="nav-group">
-                                    <h2 class="nav-group-name label">{group.name}</h2>
-                                    <ul>
-                                        {group
-                                            .items
-                                            .iter()
-                                            .map(|item| {
-                                                view! {
-                                                    <li>
-                                                        <A href=item.path exact=true attr:title=item.title attr:class="nav-link">
-                                                            <IconSvg icon=item.icon/>
-                                                            <span class="label">{item.title}</span>
-                                                        </A>
-                                                    </li>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </ul>
-                                </div>
-                            }
-                        })
-                        .collect_view()}
-                </nav>
+                <Transition fallback=|| ()>
+                    {move || user().map(|u| view! { <SidebarNav user=u/> })}
+                </Transition>
                 <button
                     type="button"
                     class="collapse-toggle"
@@ -170,23 +136,89 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <IconSvg icon=Icon::Menu/>
                     </button>
                     <h1 class="page-title">{move || title.get()}</h1>
-                    <div class="navbar-actions">
-                        <StatusPill/>
-                        <button
-                            type="button"
-                            class="icon-button refresh-button"
-                            on:click=move |_| refresh.trigger()
-                            aria-label="Refresh"
-                            title="Refresh this page's data"
-                            data-testid="refresh"
-                        >
-                            <IconSvg icon=Icon::Refresh/>
-                            <span class="refresh-label">"Refresh"</span>
-                        </button>
-                    </div>
+                    <Transition fallback=|| ()>
+                        {move || {
+                            user()
+                                .map(|_| {
+                                    view! {
+                                        <div class="navbar-actions">
+                                            <StatusPill/>
+                                            <button
+                                                type="button"
+                                                class="icon-button refresh-button"
+                                                on:click=move |_| refresh.trigger()
+                                                aria-label="Refresh"
+                                                title="Refresh this page's data"
+                                                data-testid="refresh"
+                                            >
+                                                <IconSvg icon=Icon::Refresh/>
+                                                <span class="refresh-label">"Refresh"</span>
+                                            </button>
+                                        </div>
+                                    }
+                                })
+                        }}
+                    </Transition>
                 </header>
                 <main id="main" tabindex="-1">{children()}</main>
             </div>
+        </div>
+    }
+}
+
+/// The navigation a user may use, and who they are with Account and Log out.
+#[component]
+fn SidebarNav(user: SessionInfo) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let role = user.role;
+    let initial = user.username.chars().next().unwrap_or('?').to_uppercase().to_string();
+    let name = user.username.clone();
+    let groups = NAV
+        .iter()
+        .map(|group| {
+            let items: Vec<_> = group.items.iter().filter(|i| Access::AtLeast(i.min_role).allows(Some(role))).collect();
+            (group.name, items)
+        })
+        .filter(|(_, items)| !items.is_empty())
+        .map(|(name, items)| {
+            view! {
+                <div class="nav-group">
+                    <h2 class="nav-group-name label">{name}</h2>
+                    <ul>
+                        {items
+                            .into_iter()
+                            .map(|item| {
+                                view! {
+                                    <li>
+                                        <A href=item.path exact=true attr:title=item.title attr:class="nav-link">
+                                            <IconSvg icon=item.icon/>
+                                            <span class="label">{item.title}</span>
+                                        </A>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <nav aria-label="Main">{groups}</nav>
+        <div class="user-box" data-testid="user-box">
+            <A href="/account" attr:class="nav-link" attr:title="Account">
+                <span class="avatar" aria-hidden="true">{initial}</span>
+                <span class="label user-name">
+                    <span data-testid="user-name">{name}</span>
+                    <span class="user-role">{role.as_str()}</span>
+                </span>
+            </A>
+            <ActionForm action=logout>
+                <button type="submit" class="logout-button" data-testid="logout" title="Log out">
+                    <span class="label">"Log out"</span>
+                    <span class="sr-only">" " {user.username.clone()}</span>
+                </button>
+            </ActionForm>
         </div>
     }
 }

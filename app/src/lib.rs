@@ -1,15 +1,20 @@
 //! okrflow's Leptos app, shared by the server (feature `ssr`) and the browser (`hydrate`).
 //!
 //! Module map:
-//! - [`nav`]: the one table of pages: path, title, sidebar group, icon.
+//! - [`access`]: the access policy: every route's and server function's minimum role.
+//! - [`cookies`]: cookie names and reading them from a header.
+//! - [`nav`]: the one table of sidebar pages: path, title, group, icon, minimum role.
 //! - [`layout`]: the shell around every page: collapsible sidebar (a drawer on phones), navbar
 //!   with the page title, the status pill and the refresh control.
 //! - [`components`]: reusable pieces (status pill, cards, empty states, icons).
 //! - [`pages`]: one module per route, each with the server functions it calls.
 //! - [`refresh`]: the navbar's refresh signal that pages' data depends on.
-//! - `server` (`ssr` only): helpers for server functions (reaching the engine).
+//! - `server` (`ssr` only): helpers for server functions: the engine, the caller, status codes,
+//!   session cookies, audit records.
 
+pub mod access;
 pub mod components;
+pub mod cookies;
 pub mod layout;
 pub mod nav;
 pub mod pages;
@@ -24,11 +29,29 @@ use leptos_router::path;
 
 use crate::layout::Layout;
 use crate::pages::{
-    experiments, files, logs, models, monitoring, not_found, overview, pipelines, services,
+    account, admin, experiments, files, login, logs, models, monitoring, not_found, overview, pipelines, services,
 };
+
+/// The Content-Security-Policy of pages: scripts only from this site or with this response's
+/// nonce (the inline hydration script), wasm allowed to compile, nothing framed or embedded.
+pub fn page_csp(nonce: &str) -> String {
+    // `cargo leptos watch` reloads the page through a websocket on another port.
+    let dev_socket = if option_env!("LEPTOS_WATCH").is_some() { " ws:" } else { "" };
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'{dev_socket}; frame-ancestors 'none'; base-uri 'self'; \
+         form-action 'self'; object-src 'none'"
+    )
+}
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(value) = http::HeaderValue::from_str(&page_csp(&nonce)) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -75,6 +98,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/experiments") view=experiments::ExperimentsPage/>
                     <Route path=path!("/models") view=models::ModelsPage/>
                     <Route path=path!("/logs") view=logs::LogsPage/>
+                    <Route path=path!("/login") view=login::LoginPage/>
+                    <Route path=path!("/account") view=account::AccountPage/>
+                    <Route path=path!("/admin/users") view=admin::UsersPage/>
+                    <Route path=path!("/admin/audit") view=admin::AuditPage/>
                 </Routes>
             </Layout>
         </Router>

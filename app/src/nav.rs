@@ -1,6 +1,8 @@
 //! The one table of pages: the sidebar, the navbar title and the routes all read it, so a page
 //! is added in one place.
 
+use okrflow_engine::accounts::Role;
+
 use crate::components::icons::Icon;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -8,6 +10,8 @@ pub struct NavItem {
     pub path: &'static str,
     pub title: &'static str,
     pub icon: Icon,
+    /// Who may open it; the sidebar hides it from everyone else.
+    pub min_role: Role,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -16,66 +20,45 @@ pub struct NavGroup {
     pub items: &'static [NavItem],
 }
 
+const fn item(path: &'static str, title: &'static str, icon: Icon, min_role: Role) -> NavItem {
+    NavItem { path, title, icon, min_role }
+}
+
 pub const NAV: &[NavGroup] = &[
     NavGroup {
         name: "Main",
         items: &[
-            NavItem {
-                path: "/",
-                title: "Overview",
-                icon: Icon::Overview,
-            },
-            NavItem {
-                path: "/services",
-                title: "Services",
-                icon: Icon::Services,
-            },
-            NavItem {
-                path: "/pipelines",
-                title: "Pipelines",
-                icon: Icon::Pipelines,
-            },
+            item("/", "Overview", Icon::Overview, Role::Viewer),
+            item("/services", "Services", Icon::Services, Role::Viewer),
+            item("/pipelines", "Pipelines", Icon::Pipelines, Role::Viewer),
         ],
     },
     NavGroup {
         name: "Data",
         items: &[
-            NavItem {
-                path: "/files",
-                title: "Files",
-                icon: Icon::Files,
-            },
-            NavItem {
-                path: "/monitoring",
-                title: "Monitoring",
-                icon: Icon::Monitoring,
-            },
+            item("/files", "Files", Icon::Files, Role::Viewer),
+            item("/monitoring", "Monitoring", Icon::Monitoring, Role::Viewer),
         ],
     },
     NavGroup {
         name: "ML",
         items: &[
-            NavItem {
-                path: "/experiments",
-                title: "Experiments",
-                icon: Icon::Experiments,
-            },
-            NavItem {
-                path: "/models",
-                title: "Models",
-                icon: Icon::Models,
-            },
+            item("/experiments", "Experiments", Icon::Experiments, Role::Viewer),
+            item("/models", "Models", Icon::Models, Role::Viewer),
         ],
     },
+    NavGroup { name: "Tools", items: &[item("/logs", "Logs", Icon::Logs, Role::Viewer)] },
     NavGroup {
-        name: "Tools",
-        items: &[NavItem {
-            path: "/logs",
-            title: "Logs",
-            icon: Icon::Logs,
-        }],
+        name: "Admin",
+        items: &[
+            item("/admin/users", "Users", Icon::Users, Role::Admin),
+            item("/admin/audit", "Audit log", Icon::Audit, Role::Admin),
+        ],
     },
 ];
+
+/// Pages that are not in the sidebar, with their titles.
+const OTHER_TITLES: &[(&str, &str)] = &[("/login", "Sign in"), ("/account", "Account")];
 
 /// The title of the page at `path`, or "Page not found".
 pub fn title_for(path: &str) -> &'static str {
@@ -87,6 +70,7 @@ pub fn title_for(path: &str) -> &'static str {
         .flat_map(|g| g.items)
         .find(|item| item.path == trimmed)
         .map(|item| item.title)
+        .or_else(|| OTHER_TITLES.iter().find(|(p, _)| *p == trimmed).map(|(_, t)| *t))
         .unwrap_or("Page not found")
 }
 

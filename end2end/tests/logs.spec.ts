@@ -1,10 +1,11 @@
 // The Logs page: entries newest first, new ones appear without a reload, filters work.
 import { expect, test } from "@playwright/test";
+import { ADMIN, login } from "./auth";
 import { waitForHydration, watchConsole } from "./helpers";
 
 test("a new log entry appears without a reload and the filters narrow the list", async ({ page, request }) => {
   const problems = watchConsole(page);
-  await page.goto("/logs");
+  await login(page, ADMIN, "/logs");
   await waitForHydration(page);
   const table = page.getByTestId("log-table");
   await expect(table).toBeVisible();
@@ -12,7 +13,8 @@ test("a new log entry appears without a reload and the filters narrow the list",
 
   // A request for a missing page is logged by the server at info level.
   const missing = `/missing-${Date.now()}`;
-  expect((await request.get(missing)).status()).toBe(404);
+  const basic = Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString("base64");
+  expect((await request.get(missing, { headers: { Authorization: `Basic ${basic}` } })).status()).toBe(404);
   const row = table.locator("tbody tr", { hasText: missing });
   await expect(row).toBeVisible({ timeout: 10_000 });
   await expect(row).toContainText("page not found");

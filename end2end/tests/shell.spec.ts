@@ -1,6 +1,11 @@
 // The shell: overview, hydration, client-side navigation, 404, the phone drawer.
 import { expect, test } from "@playwright/test";
+import { login } from "./auth";
 import { waitForHydration, watchConsole } from "./helpers";
+
+test.beforeEach(async ({ page }) => {
+  await login(page);
+});
 
 const PAGES = [
   { link: "Overview", path: "/", title: "Overview" },
@@ -17,6 +22,7 @@ test("the overview renders measured figures with no console errors", async ({ pa
   const problems = watchConsole(page);
   const response = await page.goto("/");
   expect(response?.status()).toBe(200);
+  await waitForHydration(page);
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Overview");
   await expect(page).toHaveTitle("Overview · okrflow");
   await expect(page.getByRole("complementary", { name: "Sidebar" })).toContainText("OKR ML Pipeline");

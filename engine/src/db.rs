@@ -27,28 +27,24 @@ pub enum DatabaseUrl {
 pub enum DbError {
     #[error("database URL '{url}' is not understood: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("database URL '{url}': Postgres is not supported by this build yet; use a sqlite:// URL (the embedded default)")]
+    #[error(
+        "database URL '{url}': Postgres is not supported by this build yet; use a sqlite:// URL (the embedded default)"
+    )]
     PostgresNotYet { url: String },
     #[error("cannot open database '{url}': {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("cannot migrate database '{url}': {source}")]
-    Migrate {
-        url: String,
-        source: sqlx::migrate::MigrateError,
-    },
+    Migrate { url: String, source: sqlx::migrate::MigrateError },
 }
 
 impl FromStr for DatabaseUrl {
     type Err = DbError;
 
     fn from_str(url: &str) -> Result<Self, DbError> {
-        let bad = |reason: &str| DbError::BadUrl {
-            url: url.to_string(),
-            reason: reason.to_string(),
-        };
-        let (scheme, rest) = url.split_once(':').ok_or_else(|| {
-            bad("expected a scheme, as in sqlite://data/okrflow.db or postgres://host/db")
-        })?;
+        let bad = |reason: &str| DbError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+        let (scheme, rest) = url
+            .split_once(':')
+            .ok_or_else(|| bad("expected a scheme, as in sqlite://data/okrflow.db or postgres://host/db"))?;
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => {
                 let path = rest.trim_start_matches("//");
@@ -58,9 +54,7 @@ impl FromStr for DatabaseUrl {
                 Ok(DatabaseUrl::Sqlite(url.to_string()))
             }
             "postgres" | "postgresql" => Ok(DatabaseUrl::Postgres(url.to_string())),
-            other => Err(bad(&format!(
-                "unsupported scheme '{other}'; use sqlite:// or postgres://"
-            ))),
+            other => Err(bad(&format!("unsupported scheme '{other}'; use sqlite:// or postgres://"))),
         }
     }
 }
@@ -109,16 +103,9 @@ impl Database {
         let parsed: DatabaseUrl = url.parse()?;
         let url = match parsed {
             DatabaseUrl::Sqlite(u) => u,
-            DatabaseUrl::Postgres(_) => {
-                return Err(DbError::PostgresNotYet {
-                    url: parsed.redacted(),
-                })
-            }
+            DatabaseUrl::Postgres(_) => return Err(DbError::PostgresNotYet { url: parsed.redacted() }),
         };
-        let connect_err = |source| DbError::Connect {
-            url: url.clone(),
-            source,
-        };
+        let connect_err = |source| DbError::Connect { url: url.clone(), source };
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(connect_err)?
             .create_if_missing(true)
@@ -126,18 +113,14 @@ impl Database {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let file =
-            Some(options.get_filename().to_path_buf()).filter(|p| p.as_os_str() != ":memory:");
+        let file = Some(options.get_filename().to_path_buf()).filter(|p| p.as_os_str() != ":memory:");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(connect_err)?;
-        sqlx::query("SELECT 1")
-            .execute(&pool)
-            .await
-            .map_err(connect_err)?;
+        sqlx::query("SELECT 1").execute(&pool).await.map_err(connect_err)?;
         Ok(Database { pool, url, file })
     }
 
@@ -146,10 +129,7 @@ impl Database {
         sqlx::migrate!("./migrations")
             .run(&self.pool)
             .await
-            .map_err(|source| DbError::Migrate {
-                url: self.url.clone(),
-                source,
-            })
+            .map_err(|source| DbError::Migrate { url: self.url.clone(), source })
     }
 
     /// One round trip, timed: what `/readyz` and the status pill report.
@@ -182,9 +162,7 @@ impl Database {
 #[cfg(test)]
 pub(crate) async fn test_db() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::connect(&DatabaseUrl::default_in(dir.path()))
-        .await
-        .expect("connect");
+    let db = Database::connect(&DatabaseUrl::default_in(dir.path())).await.expect("connect");
     db.migrate().await.expect("migrate");
     (dir, db)
 }
@@ -195,22 +173,10 @@ mod tests {
 
     #[test]
     fn urls_are_classified_by_scheme() {
-        assert!(matches!(
-            "sqlite://data/x.db".parse(),
-            Ok(DatabaseUrl::Sqlite(_))
-        ));
-        assert!(matches!(
-            "sqlite::memory:".parse(),
-            Ok(DatabaseUrl::Sqlite(_))
-        ));
-        assert!(matches!(
-            "postgresql://u@h/db".parse(),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
-        let err = "mysql://h/db"
-            .parse::<DatabaseUrl>()
-            .unwrap_err()
-            .to_string();
+        assert!(matches!("sqlite://data/x.db".parse(), Ok(DatabaseUrl::Sqlite(_))));
+        assert!(matches!("sqlite::memory:".parse(), Ok(DatabaseUrl::Sqlite(_))));
+        assert!(matches!("postgresql://u@h/db".parse(), Ok(DatabaseUrl::Postgres(_))));
+        let err = "mysql://h/db".parse::<DatabaseUrl>().unwrap_err().to_string();
         assert!(err.contains("unsupported scheme 'mysql'"), "{err}");
         let err = "okrflow.db".parse::<DatabaseUrl>().unwrap_err().to_string();
         assert!(err.contains("expected a scheme"), "{err}");
@@ -226,48 +192,30 @@ mod tests {
     #[tokio::test]
     async fn migrations_apply_to_an_empty_database_and_twice_is_harmless() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("fresh.db").display()
-        ))
-        .await
-        .unwrap();
+        let db = Database::connect(&format!("sqlite://{}", dir.path().join("fresh.db").display())).await.unwrap();
         db.migrate().await.unwrap();
         db.migrate().await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
         assert_eq!(mode, "wal");
-        let tables: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log_events'",
-        )
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+        let tables: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log_events'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
         assert_eq!(tables, 1);
         assert!(db.ping().await.is_ok());
     }
 
     #[tokio::test]
     async fn an_unopenable_path_names_the_url_and_the_cause() {
-        let err = Database::connect("sqlite:///nonexistent-dir-okrflow/x/y.db")
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("sqlite:///nonexistent-dir-okrflow/x/y.db"),
-            "{err}"
-        );
+        let err = Database::connect("sqlite:///nonexistent-dir-okrflow/x/y.db").await.unwrap_err().to_string();
+        assert!(err.contains("sqlite:///nonexistent-dir-okrflow/x/y.db"), "{err}");
         assert!(err.contains("unable to open"), "{err}");
     }
 
     #[tokio::test]
     async fn postgres_is_refused_with_the_reason() {
-        let err = Database::connect("postgres://u:pw@localhost/db")
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = Database::connect("postgres://u:pw@localhost/db").await.unwrap_err().to_string();
         assert!(err.contains("not supported by this build yet"), "{err}");
         assert!(!err.contains("pw"), "{err}");
     }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::accounts::ratelimit::LoginLimiter;
+use crate::accounts::users::{self, FirstAdmin};
+use crate::accounts::AccountError;
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::health::{ComponentHealth, Health, SystemStatus};
 use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
@@ -20,17 +23,18 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// `None` means SQLite at `<data_dir>/okrflow.db`.
     pub database_url: Option<String>,
+    /// The first admin's password on an empty database; `None` generates one.
+    pub admin_password: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("data directory '{}' is not usable: {source}", path.display())]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("cannot create the first admin: {0}")]
+    FirstAdmin(#[from] AccountError),
 }
 
 /// The shared engine handle. Cloning is cheap and shares everything.
@@ -44,16 +48,14 @@ struct Inner {
     db: Database,
     logs: LogBuffer,
     log_store: LogStore,
+    login_limiter: LoginLimiter,
     started: Instant,
 }
 
 /// Makes sure the data directory exists and that this process can write into it, so that a
 /// read-only or mistyped path fails at start with its name, not later on the first upload.
 pub fn prepare_data_dir(path: &Path) -> Result<(), EngineError> {
-    let fail = |source| EngineError::DataDir {
-        path: path.to_path_buf(),
-        source,
-    };
+    let fail = |source| EngineError::DataDir { path: path.to_path_buf(), source };
     std::fs::create_dir_all(path).map_err(fail)?;
     let probe = path.join(".okrflow-write-check");
     std::fs::write(&probe, b"okrflow").map_err(fail)?;
@@ -63,11 +65,13 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), EngineError> {
 impl Engine {
     /// Prepares the data directory, opens and migrates the database, and starts the log store.
     /// `logs` and `receiver` come from [`logs::capture`], installed in tracing before this.
+    /// Returns the engine and what was done about the first admin (the caller tells the person
+    /// starting okrflow where a generated password is).
     pub async fn start(
         options: EngineOptions,
         logs: LogBuffer,
         receiver: LogReceiver,
-    ) -> Result<Engine, EngineError> {
+    ) -> Result<(Engine, FirstAdmin), EngineError> {
         prepare_data_dir(&options.data_dir)?;
         let url = match &options.database_url {
             Some(url) => url.clone(),
@@ -75,17 +79,18 @@ impl Engine {
         };
         let db = Database::connect(&url).await?;
         db.migrate().await?;
+        let first_admin = users::ensure_first_admin(&db, &options.data_dir, options.admin_password.as_deref()).await?;
         let log_store = LogStore::spawn(db.clone(), receiver);
         tracing::info!(database = %db.url(), data_dir = %options.data_dir.display(), "engine started");
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                data_dir: options.data_dir,
-                db,
-                logs,
-                log_store,
-                started: Instant::now(),
-            }),
-        })
+        let inner = Inner {
+            data_dir: options.data_dir,
+            db,
+            logs,
+            log_store,
+            login_limiter: LoginLimiter::default(),
+            started: Instant::now(),
+        };
+        Ok((Engine { inner: Arc::new(inner) }, first_admin))
     }
 
     pub fn db(&self) -> &Database {
@@ -99,6 +104,11 @@ impl Engine {
     /// The in-memory ring of recent log entries.
     pub fn logs(&self) -> &LogBuffer {
         &self.inner.logs
+    }
+
+    /// Failed-login limits, shared by the login form and Basic authentication.
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.inner.login_limiter
     }
 
     pub fn log_store_stats(&self) -> LogStoreStats {
@@ -136,41 +146,23 @@ impl Engine {
 
     /// The database's health, measured now.
     pub async fn database_health(&self) -> ComponentHealth {
-        let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.inner.db.ping()).await
-        {
-            Ok(Ok(took)) => (
-                Health::Healthy,
-                format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3),
-            ),
+        let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.inner.db.ping()).await {
+            Ok(Ok(took)) => (Health::Healthy, format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3)),
             Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
-            Err(_) => (
-                Health::Critical,
-                format!("no answer within {} s", PING_TIMEOUT.as_secs()),
-            ),
+            Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
         };
-        ComponentHealth {
-            name: "database".into(),
-            health,
-            detail,
-        }
+        ComponentHealth { name: "database".into(), health, detail }
     }
 
     /// Every component's health and the overall status the navbar pill shows.
     pub async fn status(&self) -> SystemStatus {
         let stats = self.log_store_stats();
         let log_store = match &stats.last_error {
-            Some(e) => ComponentHealth {
-                name: "log store".into(),
-                health: Health::Degraded,
-                detail: e.clone(),
-            },
+            Some(e) => ComponentHealth { name: "log store".into(), health: Health::Degraded, detail: e.clone() },
             None => ComponentHealth {
                 name: "log store".into(),
                 health: Health::Healthy,
-                detail: format!(
-                    "{} warnings and errors stored, {} dropped (queue full)",
-                    stats.written, stats.dropped
-                ),
+                detail: format!("{} warnings and errors stored, {} dropped (queue full)", stats.written, stats.dropped),
             },
         };
         SystemStatus::from_components(
@@ -197,16 +189,9 @@ mod tests {
         let data_dir = dir.path().join("data");
         let buffer = LogBuffer::new(10);
         let (_layer, receiver) = logs::capture(buffer.clone());
-        let engine = Engine::start(
-            EngineOptions {
-                data_dir: data_dir.clone(),
-                database_url: None,
-            },
-            buffer,
-            receiver,
-        )
-        .await
-        .unwrap();
+        let options = EngineOptions { data_dir: data_dir.clone(), database_url: None, admin_password: None };
+        let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
+        assert!(matches!(first_admin, FirstAdmin::Generated { .. }));
         assert!(data_dir.join("okrflow.db").exists());
         let status = engine.status().await;
         assert_eq!(status.overall, Health::Healthy, "{status:?}");

@@ -42,33 +42,15 @@ pub struct SystemStatus {
 
 impl SystemStatus {
     /// Builds the status from its components; an empty list is healthy by definition.
-    pub fn from_components(
-        components: Vec<ComponentHealth>,
-        uptime_secs: u64,
-        version: &str,
-    ) -> Self {
-        let overall = components
-            .iter()
-            .map(|c| c.health)
-            .max()
-            .unwrap_or(Health::Healthy);
-        SystemStatus {
-            overall,
-            components,
-            uptime_secs,
-            version: version.to_string(),
-        }
+    pub fn from_components(components: Vec<ComponentHealth>, uptime_secs: u64, version: &str) -> Self {
+        let overall = components.iter().map(|c| c.health).max().unwrap_or(Health::Healthy);
+        SystemStatus { overall, components, uptime_secs, version: version.to_string() }
     }
 
     /// The pill's text: "All systems healthy", or which components are degraded or critical.
     pub fn headline(&self) -> String {
         let named = |h: Health| {
-            self.components
-                .iter()
-                .filter(|c| c.health == h)
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            self.components.iter().filter(|c| c.health == h).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
         };
         match self.overall {
             Health::Healthy => "All systems healthy".to_string(),
@@ -98,20 +80,13 @@ mod tests {
     use super::*;
 
     fn c(name: &str, health: Health) -> ComponentHealth {
-        ComponentHealth {
-            name: name.into(),
-            health,
-            detail: String::new(),
-        }
+        ComponentHealth { name: name.into(), health, detail: String::new() }
     }
 
     #[test]
     fn worst_component_decides_and_is_named() {
         let s = SystemStatus::from_components(
-            vec![
-                c("web server", Health::Healthy),
-                c("log store", Health::Degraded),
-            ],
+            vec![c("web server", Health::Healthy), c("log store", Health::Degraded)],
             5,
             "0.1.0",
         );
@@ -119,10 +94,7 @@ mod tests {
         assert_eq!(s.headline(), "Degraded: log store");
 
         let s = SystemStatus::from_components(
-            vec![
-                c("database", Health::Critical),
-                c("log store", Health::Degraded),
-            ],
+            vec![c("database", Health::Critical), c("log store", Health::Degraded)],
             5,
             "0.1.0",
         );

@@ -27,3 +27,9 @@ mod engine;
 
 #[cfg(feature = "runtime")]
 pub use engine::{prepare_data_dir, Engine, EngineError, EngineOptions};
+
+/// Milliseconds since the Unix epoch, now: the time unit of every stored timestamp.
+#[cfg(feature = "runtime")]
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

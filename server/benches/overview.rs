@@ -9,24 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into()
 }
 
 fn fetch(agent: &ureq::Agent, url: &str) -> usize {
-    let mut response = agent
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut response = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert_eq!(response.status(), 200, "GET {url}");
     response.body_mut().read_to_vec().expect("body").len()
 }
@@ -38,9 +29,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let Ok(url) = std::env::var("OKRFLOW_BENCH_URL") else {
-        eprintln!(
-            "OKRFLOW_BENCH_URL is not set: run .ci/bench, which starts a release server first"
-        );
+        eprintln!("OKRFLOW_BENCH_URL is not set: run .ci/bench, which starts a release server first");
         return;
     };
     let total = env_usize("OKRFLOW_BENCH_REQUESTS", 2_000);
@@ -69,10 +58,7 @@ fn main() {
             })
         })
         .collect();
-    let mut all: Vec<Duration> = workers
-        .into_iter()
-        .flat_map(|w| w.join().expect("worker"))
-        .collect();
+    let mut all: Vec<Duration> = workers.into_iter().flat_map(|w| w.join().expect("worker")).collect();
     let wall = started.elapsed();
     all.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

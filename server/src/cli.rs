@@ -59,9 +59,7 @@ pub fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -73,18 +71,16 @@ fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
-    let (buffer, receiver) =
-        telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
+    let (buffer, receiver) = telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
+    let admin_password = std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     runtime()?.block_on(async move {
-        let engine = okrflow_engine::Engine::start(
-            okrflow_engine::EngineOptions {
-                data_dir: storage.data_dir,
-                database_url: storage.database_url,
-            },
-            buffer,
-            receiver,
-        )
-        .await?;
+        let options = okrflow_engine::EngineOptions {
+            data_dir: storage.data_dir,
+            database_url: storage.database_url,
+            admin_password,
+        };
+        let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver).await?;
+        crate::startup::announce_first_admin(&first_admin);
         println!("database {} is up to date", engine.db().url());
         engine.shutdown().await;
         Ok(())
@@ -104,10 +100,7 @@ mod tests {
     fn no_subcommand_means_serve_with_defaults() {
         let cli = parse(&[]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(
-            cli.serve.storage.data_dir,
-            std::path::PathBuf::from("./data")
-        );
+        assert_eq!(cli.serve.storage.data_dir, std::path::PathBuf::from("./data"));
         assert!(cli.serve.addr.is_none());
     }
 
@@ -127,15 +120,10 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let Some(Command::Serve(args)) = cli.command else {
-            panic!("expected serve")
-        };
+        let Some(Command::Serve(args)) = cli.command else { panic!("expected serve") };
         let config = ServeConfig::from_args(args).unwrap();
         assert_eq!(config.addr.to_string(), "0.0.0.0:8080");
-        assert_eq!(
-            config.database_url.as_deref(),
-            Some("sqlite:///tmp/okr/x.db")
-        );
+        assert_eq!(config.database_url.as_deref(), Some("sqlite:///tmp/okr/x.db"));
         assert_eq!(config.log, "debug,hyper=warn");
         assert_eq!(config.log_format, crate::config::LogFormat::Json);
     }
@@ -151,10 +139,7 @@ mod tests {
         assert!(err.to_string().contains("--addr"), "{err}");
 
         let err = parse(&["serve", "--database-url", "mysql://h/db"]).unwrap_err();
-        assert!(
-            err.to_string().contains("unsupported scheme 'mysql'"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unsupported scheme 'mysql'"), "{err}");
 
         let err = parse(&["serve", "--log", "info,[[["]).unwrap_err();
         assert!(err.to_string().contains("not a valid log filter"), "{err}");

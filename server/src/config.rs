@@ -16,12 +16,7 @@ pub const DEFAULT_LOG: &str = "info";
 #[derive(Args, Clone, Debug)]
 pub struct StorageArgs {
     /// Data directory: the SQLite database, uploaded files and artifacts. Created on first start.
-    #[arg(
-        long,
-        env = "OKRFLOW_DATA_DIR",
-        default_value = "./data",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "OKRFLOW_DATA_DIR", default_value = "./data", value_name = "DIR")]
     pub data_dir: PathBuf,
 
     /// Database URL. Default: SQLite at <data-dir>/okrflow.db. Postgres is recognised, and
@@ -51,13 +46,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Serve /metrics to anyone, for a Prometheus scraper without a token. Default: viewers only.
+    #[arg(long, env = "OKRFLOW_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+
     /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
-    #[arg(
-        long,
-        env = "LEPTOS_SITE_ROOT",
-        default_value = "target/site",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
     pub site_root: PathBuf,
 }
 
@@ -68,15 +62,11 @@ pub enum LogFormat {
 }
 
 fn parse_database_url(s: &str) -> Result<String, String> {
-    s.parse::<DatabaseUrl>()
-        .map(|_| s.to_string())
-        .map_err(|e| e.to_string())
+    s.parse::<DatabaseUrl>().map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
 fn parse_log_filter(s: &str) -> Result<String, String> {
-    EnvFilter::try_new(s)
-        .map(|_| s.to_string())
-        .map_err(|e| format!("not a valid log filter: {e}"))
+    EnvFilter::try_new(s).map(|_| s.to_string()).map_err(|e| format!("not a valid log filter: {e}"))
 }
 
 /// Everything `serve` needs, resolved.
@@ -88,6 +78,10 @@ pub struct ServeConfig {
     pub log: String,
     pub log_format: LogFormat,
     pub site_root: PathBuf,
+    pub metrics_public: bool,
+    /// The first admin's password on an empty database (from OKRFLOW_ADMIN_PASSWORD only, never
+    /// a flag: command lines are visible to other users).
+    pub admin_password: Option<String>,
 }
 
 impl ServeConfig {
@@ -96,18 +90,14 @@ impl ServeConfig {
         let addr = match args.addr {
             Some(addr) => addr,
             None => match std::env::var("LEPTOS_SITE_ADDR") {
-                Ok(v) => v
-                    .parse()
-                    .map_err(|e| format!("LEPTOS_SITE_ADDR '{v}' is not HOST:PORT: {e}"))?,
+                Ok(v) => v.parse().map_err(|e| format!("LEPTOS_SITE_ADDR '{v}' is not HOST:PORT: {e}"))?,
                 Err(_) => DEFAULT_ADDR.parse().expect("the default address parses"),
             },
         };
         let log = match args.log {
             Some(log) => log,
             None => match std::env::var("RUST_LOG") {
-                Ok(v) if !v.trim().is_empty() => {
-                    parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?
-                }
+                Ok(v) if !v.trim().is_empty() => parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?,
                 _ => DEFAULT_LOG.to_string(),
             },
         };
@@ -118,10 +108,16 @@ impl ServeConfig {
             log,
             log_format: args.log_format,
             site_root: args.site_root,
+            metrics_public: args.metrics_public,
+            admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
         })
     }
 
-    /// A configuration for tests: loopback on a free port, the given data dir, quiet logs.
+    /// The first admin's password in [`ServeConfig::for_tests`].
+    pub const TEST_ADMIN_PASSWORD: &'static str = "test-admin-password";
+
+    /// A configuration for tests: loopback on a free port, the given data dir, quiet logs, and
+    /// the first admin's password [`ServeConfig::TEST_ADMIN_PASSWORD`].
     pub fn for_tests(data_dir: PathBuf) -> ServeConfig {
         ServeConfig {
             addr: "127.0.0.1:0".parse().expect("valid"),
@@ -130,6 +126,8 @@ impl ServeConfig {
             log: "warn".into(),
             log_format: LogFormat::Text,
             site_root: PathBuf::from("target/site"),
+            metrics_public: false,
+            admin_password: Some(Self::TEST_ADMIN_PASSWORD.into()),
         }
     }
 }

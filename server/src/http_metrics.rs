@@ -59,28 +59,16 @@ impl HttpMetrics {
         let mut registry = Registry::with_prefix("okrflow");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_requests",
-            "HTTP requests by method, route and status",
-            requests.clone(),
-        );
+        registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by method and route, until the response head",
             latency.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
-        build
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION").into(),
-            })
-            .set(1);
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into() }).set(1);
         registry.register("build_info", "The running okrflow version", build);
-        HttpMetrics {
-            registry,
-            requests,
-            latency,
-        }
+        HttpMetrics { registry, requests, latency }
     }
 
     pub fn registry_mut(&mut self) -> &mut Registry {
@@ -89,26 +77,14 @@ impl HttpMetrics {
 
     /// Records one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.into(),
-                route: route.into(),
-                status,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels {
-                method: method.into(),
-                route: route.into(),
-            })
-            .observe(seconds);
+        self.requests.get_or_create(&RequestLabels { method: method.into(), route: route.into(), status }).inc();
+        self.latency.get_or_create(&RouteLabels { method: method.into(), route: route.into() }).observe(seconds);
     }
 
     /// The exposition text (OpenMetrics, which Prometheus reads).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }
@@ -118,17 +94,9 @@ impl HttpMetrics {
 pub async fn track(State(metrics): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(req).await;
-    metrics.observe(
-        &method,
-        &route,
-        response.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
+    metrics.observe(&method, &route, response.status().as_u16(), start.elapsed().as_secs_f64());
     response
 }

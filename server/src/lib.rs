@@ -1,6 +1,8 @@
 //! The okrflow server: everything between the command line and the engine.
 //!
 //! Module map:
+//! - [`access`]: the one access layer: the route's minimum role, who the caller is, CSRF, and
+//!   401 / 403 / login redirects.
 //! - [`cli`]: the command line (`serve`, `migrate`), exit codes, and the entry point.
 //! - [`config`]: the validated settings `serve` runs with, from flags and environment.
 //! - [`telemetry`]: tracing set-up (env filter, text or JSON to stderr, capture for the Logs page).
@@ -9,11 +11,14 @@
 //! - [`routes`]: the axum router: Leptos pages and server functions, `/healthz`, `/readyz`,
 //!   `/metrics`, static files.
 //! - [`http_metrics`]: Prometheus counters and latency histograms per route and status.
+//! - [`security_headers`]: CSP fallback, no framing, nosniff, referrer policy on every response.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod http_metrics;
 pub mod routes;
+pub mod security_headers;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

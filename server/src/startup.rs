@@ -10,10 +10,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
+use okrflow_engine::accounts::users::FirstAdmin;
 use okrflow_engine::logs::{LogBuffer, LogReceiver};
 use okrflow_engine::{Engine, EngineOptions};
 use tokio::net::TcpListener;
 
+use crate::access::AccessControl;
 use crate::config::ServeConfig;
 use crate::http_metrics::HttpMetrics;
 use crate::routes;
@@ -32,21 +34,14 @@ pub struct Application {
 impl Application {
     /// Opens the data directory and database (running migrations) and binds the address.
     /// Errors name the path, URL or address and the cause.
-    pub async fn build(
-        config: ServeConfig,
-        logs: LogBuffer,
-        receiver: LogReceiver,
-    ) -> anyhow::Result<Application> {
-        let engine = Engine::start(
-            EngineOptions {
-                data_dir: config.data_dir.clone(),
-                database_url: config.database_url.clone(),
-            },
-            logs,
-            receiver,
-        )
-        .await
-        .context("cannot start okrflow")?;
+    pub async fn build(config: ServeConfig, logs: LogBuffer, receiver: LogReceiver) -> anyhow::Result<Application> {
+        let options = EngineOptions {
+            data_dir: config.data_dir.clone(),
+            database_url: config.database_url.clone(),
+            admin_password: config.admin_password.clone(),
+        };
+        let (engine, first_admin) = Engine::start(options, logs, receiver).await.context("cannot start okrflow")?;
+        announce_first_admin(&first_admin);
 
         let listener = match TcpListener::bind(config.addr).await {
             Ok(listener) => listener,
@@ -76,18 +71,10 @@ impl Application {
             .site_addr(addr)
             .reload_port(reload_port())
             .build();
-        let state = AppState {
-            leptos_options,
-            engine: engine.clone(),
-            metrics: Arc::new(HttpMetrics::new()),
-        };
+        let access = AccessControl::new(engine.clone(), config.site_root.clone(), config.metrics_public);
+        let state = AppState { leptos_options, engine: engine.clone(), metrics: Arc::new(HttpMetrics::new()), access };
         let router = routes::router(state);
-        Ok(Application {
-            listener,
-            router,
-            engine,
-            addr,
-        })
+        Ok(Application { listener, router, engine, addr })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -99,23 +86,12 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops gracefully (see [`GRACE`]).
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Application {
-            listener,
-            router,
-            engine,
-            addr,
-        } = self;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, router, engine, addr } = self;
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening beyond loopback: put TLS in front of okrflow before exposing it");
         }
-        tracing::info!(
-            "okrflow {} listening on http://{addr}",
-            env!("CARGO_PKG_VERSION")
-        );
+        tracing::info!("okrflow {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
 
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal = async move {
@@ -130,7 +106,8 @@ impl Application {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
-        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
             tokio::time::sleep(GRACE).await;
@@ -145,12 +122,27 @@ impl Application {
     }
 }
 
+/// Tells the person starting okrflow about a first admin just created. On standard output, not
+/// in the logs: a generated password must not end up in log files.
+pub fn announce_first_admin(first_admin: &FirstAdmin) {
+    match first_admin {
+        FirstAdmin::NotNeeded => {}
+        FirstAdmin::FromEnvironment => {
+            println!("okrflow: created the admin 'admin' with the password from OKRFLOW_ADMIN_PASSWORD");
+        }
+        FirstAdmin::Generated { password, file } => {
+            println!(
+                "okrflow: created the admin 'admin' with the generated password {password}\n\
+                 okrflow: it is also in {} (readable only by you); change it after logging in",
+                file.display()
+            );
+        }
+    }
+}
+
 /// cargo-leptos's watch mode tells the page where its live-reload socket is.
 fn reload_port() -> u32 {
-    std::env::var("LEPTOS_RELOAD_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3001)
+    std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001)
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use okrflow_engine::Engine;
 
+use crate::access::AccessControl;
 use crate::http_metrics::HttpMetrics;
 
 #[derive(Clone)]
@@ -14,6 +15,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub engine: Engine,
     pub metrics: Arc<HttpMetrics>,
+    pub access: AccessControl,
 }
 
 impl FromRef<AppState> for LeptosOptions {

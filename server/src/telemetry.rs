@@ -14,24 +14,13 @@ use crate::config::LogFormat;
 pub fn init(filter: &str, format: LogFormat) -> (LogBuffer, LogReceiver) {
     let buffer = LogBuffer::new(LogBuffer::DEFAULT_CAPACITY);
     let (capture, receiver) = logs::capture(buffer.clone());
-    let filter =
-        EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_LOG));
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_LOG));
     // Colours only for a person at a terminal; pipes and files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_ansi(ansi)
-            .with_writer(std::io::stderr)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
     };
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(capture)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(capture).try_init();
     (buffer, receiver)
 }

@@ -9,14 +9,7 @@ use std::time::{Duration, Instant};
 fn okrflow() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_okrflow"));
     // Keep the environment from choosing for the test.
-    for var in [
-        "OKRFLOW_ADDR",
-        "OKRFLOW_DATA_DIR",
-        "DATABASE_URL",
-        "OKRFLOW_LOG",
-        "RUST_LOG",
-        "LEPTOS_SITE_ADDR",
-    ] {
+    for var in ["OKRFLOW_ADDR", "OKRFLOW_DATA_DIR", "DATABASE_URL", "OKRFLOW_LOG", "RUST_LOG", "LEPTOS_SITE_ADDR"] {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
@@ -24,12 +17,7 @@ fn okrflow() -> Command {
 }
 
 fn run(args: &[&str]) -> Output {
-    let mut child = okrflow()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = okrflow().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -57,11 +45,7 @@ fn unknown_flags_and_bad_values_exit_2_naming_the_flag() {
 
     let out = run(&["serve", "--database-url", "mongodb://x"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unsupported scheme 'mongodb'"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("unsupported scheme 'mongodb'"), "{}", stderr(&out));
 
     let out = run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
@@ -73,13 +57,7 @@ fn an_unusable_data_dir_fails_at_start_with_its_path() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let bad = file.join("data");
-    let out = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        bad.to_str().unwrap(),
-    ]);
+    let out = run(&["serve", "--addr", "127.0.0.1:0", "--data-dir", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains(bad.to_str().unwrap()), "{err}");
@@ -90,15 +68,8 @@ fn an_unusable_data_dir_fails_at_start_with_its_path() {
 fn an_unopenable_database_fails_at_start_with_its_url() {
     let dir = tempfile::tempdir().unwrap();
     let url = "sqlite:///nonexistent-okrflow-dir/deeper/okr.db";
-    let out = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        url,
-    ]);
+    let out =
+        run(&["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--database-url", url]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains(url), "{err}");
@@ -110,13 +81,7 @@ fn a_port_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "serve",
-        "--addr",
-        &addr,
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = run(&["serve", "--addr", &addr, "--data-dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
@@ -135,15 +100,7 @@ fn migrate_creates_the_schema_and_exits() {
 /// Starts `okrflow serve` on a free port and returns it with its address, read from its log.
 fn start_server(data_dir: &std::path::Path) -> (Child, String, mpsc::Receiver<String>) {
     let mut child = okrflow()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--log",
-            "info",
-        ])
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap(), "--log", "info"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -179,10 +136,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "okrflow did not stop within {within:?}"
-        );
+        assert!(Instant::now() < deadline, "okrflow did not stop within {within:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -190,15 +144,8 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 fn graceful_stop_on(signal: i32) {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, logs) = start_server(dir.path());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let status = agent
-        .get(&format!("http://{addr}/healthz"))
-        .call()
-        .unwrap()
-        .status();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let status = agent.get(&format!("http://{addr}/healthz")).call().unwrap().status();
     assert_eq!(status, 200);
 
     // SAFETY: kill(2) on our own child's pid with a standard signal.
@@ -206,14 +153,8 @@ fn graceful_stop_on(signal: i32) {
     let exit = wait_exit(&mut child, Duration::from_secs(15));
     assert!(exit.success(), "exit status {exit:?}");
     let lines: Vec<String> = logs.try_iter().collect();
-    assert!(
-        lines.iter().any(|l| l.contains("shutdown requested")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("okrflow stopped")),
-        "{lines:#?}"
-    );
+    assert!(lines.iter().any(|l| l.contains("shutdown requested")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("okrflow stopped")), "{lines:#?}");
     // The port is free again.
     std::net::TcpListener::bind(&addr).expect("port released after shutdown");
 }

@@ -10,11 +10,7 @@ async fn healthz_answers_with_version_and_uptime() {
     let app = spawn_app().await;
     let reply = app.get("/healthz").await;
     assert_eq!(reply.status, 200);
-    assert!(
-        reply.content_type.starts_with("application/json"),
-        "{}",
-        reply.content_type
-    );
+    assert!(reply.content_type.starts_with("application/json"), "{}", reply.content_type);
     let json: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(json["status"], "ok");
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
@@ -38,14 +34,7 @@ async fn readyz_is_ready_with_a_database_and_503_without() {
     let json: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(json["status"], "not ready");
     assert_eq!(json["database"]["status"], "critical");
-    assert!(
-        json["database"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("closed"),
-        "{}",
-        reply.body
-    );
+    assert!(json["database"]["detail"].as_str().unwrap().contains("closed"), "{}", reply.body);
 
     // /healthz still answers: the process is alive, just not ready.
     assert_eq!(app.get("/healthz").await.status, 200);

@@ -22,9 +22,7 @@ pub fn StatusPill() -> impl IntoView {
     let tick = RwSignal::new(0u32);
     // Only in the browser: a timer that re-checks while the page is open.
     Effect::new(move |_| {
-        if let Ok(handle) =
-            set_interval_with_handle(move || tick.update(|n| *n = n.wrapping_add(1)), RECHECK)
-        {
+        if let Ok(handle) = set_interval_with_handle(move || tick.update(|n| *n = n.wrapping_add(1)), RECHECK) {
             on_cleanup(move || handle.clear());
         }
     });

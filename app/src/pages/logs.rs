@@ -49,30 +49,16 @@ pub async fn list_logs(
         )));
     }
     let engine = crate::server::engine()?;
-    let query = LogQuery {
-        min_level,
-        text: Some(text),
-        after_id,
-        limit: MAX_ROWS,
-    };
+    let query = LogQuery { min_level, text: Some(text), after_id, limit: MAX_ROWS };
     match source {
         LogSource::Memory => {
             let latest_id = engine.logs().latest_id();
-            Ok(LogPage {
-                entries: engine.logs().query(&query),
-                latest_id,
-            })
+            Ok(LogPage { entries: engine.logs().query(&query), latest_id })
         }
         LogSource::Stored => {
             let failed = |e: String| ServerFnError::new(format!("reading stored logs: {e}"));
-            let latest_id = engine
-                .latest_stored_log_id()
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let entries = engine
-                .stored_logs(&query)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+            let latest_id = engine.latest_stored_log_id().await.map_err(|e| failed(e.to_string()))?;
+            let entries = engine.stored_logs(&query).await.map_err(|e| failed(e.to_string()))?;
             Ok(LogPage { entries, latest_id })
         }
     }
@@ -119,11 +105,7 @@ pub fn LogsPage() -> impl IntoView {
             if !live.get_untracked() || tab_is_hidden() {
                 return;
             }
-            let (src, lvl, txt) = (
-                source.get_untracked(),
-                level.get_untracked(),
-                text.get_untracked(),
-            );
+            let (src, lvl, txt) = (source.get_untracked(), level.get_untracked(), text.get_untracked());
             leptos::task::spawn_local(async move {
                 let Ok(page) = list_logs(src, lvl, txt, Some(after)).await else {
                     return;

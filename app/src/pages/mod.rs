@@ -1,7 +1,10 @@
 //! One module per route. Each page module holds the server functions it calls.
 
+pub mod account;
+pub mod admin;
 pub mod experiments;
 pub mod files;
+pub mod login;
 pub mod logs;
 pub mod models;
 pub mod monitoring;

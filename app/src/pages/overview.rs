@@ -98,15 +98,8 @@ fn OverviewCards(overview: Overview) -> impl IntoView {
         Health::Degraded => "tone-warn",
         Health::Critical => "tone-bad",
     };
-    let db = status
-        .components
-        .iter()
-        .find(|c| c.name == "database")
-        .cloned();
-    let db_size = overview
-        .database_bytes
-        .map(format_bytes)
-        .unwrap_or_else(|| "in memory".into());
+    let db = status.components.iter().find(|c| c.name == "database").cloned();
+    let db_size = overview.database_bytes.map(format_bytes).unwrap_or_else(|| "in memory".into());
     let problems = overview.warnings_24h + overview.errors_24h;
     let problem_tone = if overview.errors_24h > 0 {
         "tone-bad"

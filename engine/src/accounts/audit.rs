@@ -38,16 +38,18 @@ impl Outcome {
 }
 
 pub async fn record(db: &Database, r: Record<'_>) -> Result<(), AccountError> {
-    sqlx::query("INSERT INTO audit_log (ts_ms, actor, action, target, ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(chrono::Utc::now().timestamp_millis())
-        .bind(r.actor)
-        .bind(r.action)
-        .bind(r.target)
-        .bind(r.ip)
-        .bind(r.outcome.as_str())
-        .bind(r.detail)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (ts_ms, actor, action, target, ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(chrono::Utc::now().timestamp_millis())
+    .bind(r.actor)
+    .bind(r.action)
+    .bind(r.target)
+    .bind(r.ip)
+    .bind(r.outcome.as_str())
+    .bind(r.detail)
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
@@ -59,26 +61,16 @@ pub async fn query(db: &Database, q: &AuditQuery) -> Result<Vec<AuditEntry>, Acc
         sql.push(" AND actor = ").push_bind(actor.to_string());
     }
     if let Some(action) = q.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        sql.push(" AND substr(action, 1, length(")
-            .push_bind(action.to_string());
+        sql.push(" AND substr(action, 1, length(").push_bind(action.to_string());
         sql.push(")) = ").push_bind(action.to_string());
     }
-    if let Some(outcome) = q
-        .outcome
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(outcome) = q.outcome.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         sql.push(" AND outcome = ").push_bind(outcome.to_string());
     }
     if let Some(before) = q.before_id {
         sql.push(" AND id < ").push_bind(before);
     }
-    let limit = if q.limit == 0 {
-        100
-    } else {
-        q.limit.min(MAX_LIMIT)
-    };
+    let limit = if q.limit == 0 { 100 } else { q.limit.min(MAX_LIMIT) };
     sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
     let rows = sql.build().fetch_all(db.pool()).await?;
     rows.iter()
@@ -106,26 +98,11 @@ mod tests {
     #[tokio::test]
     async fn records_are_filtered_by_actor_action_prefix_and_outcome() {
         let (_dir, db) = test_db().await;
-        let rec = |actor, action, outcome| Record {
-            actor,
-            action,
-            target: "t",
-            ip: "127.0.0.1",
-            outcome,
-            detail: "",
-        };
-        record(&db, rec("admin", "user.create", Outcome::Ok))
-            .await
-            .unwrap();
-        record(&db, rec("anonymous", "login.failed", Outcome::Failed))
-            .await
-            .unwrap();
-        record(&db, rec("admin", "user.disable", Outcome::Ok))
-            .await
-            .unwrap();
-        record(&db, rec("bob", "user.create", Outcome::Denied))
-            .await
-            .unwrap();
+        let rec = |actor, action, outcome| Record { actor, action, target: "t", ip: "127.0.0.1", outcome, detail: "" };
+        record(&db, rec("admin", "user.create", Outcome::Ok)).await.unwrap();
+        record(&db, rec("anonymous", "login.failed", Outcome::Failed)).await.unwrap();
+        record(&db, rec("admin", "user.disable", Outcome::Ok)).await.unwrap();
+        record(&db, rec("bob", "user.create", Outcome::Denied)).await.unwrap();
 
         let q = |actor: Option<&str>, action: Option<&str>, outcome: Option<&str>| AuditQuery {
             actor: actor.map(String::from),
@@ -134,25 +111,9 @@ mod tests {
             ..Default::default()
         };
         let got = query(&db, &q(Some("admin"), None, None)).await.unwrap();
-        assert_eq!(
-            got.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
-            ["user.disable", "user.create"]
-        );
-        assert_eq!(
-            query(&db, &q(None, Some("user."), None))
-                .await
-                .unwrap()
-                .len(),
-            3
-        );
-        assert_eq!(
-            query(&db, &q(None, None, Some("denied"))).await.unwrap()[0].actor,
-            "bob"
-        );
-        assert_eq!(
-            query(&db, &q(None, Some("%"), None)).await.unwrap().len(),
-            0,
-            "no wildcards"
-        );
+        assert_eq!(got.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.disable", "user.create"]);
+        assert_eq!(query(&db, &q(None, Some("user."), None)).await.unwrap().len(), 3);
+        assert_eq!(query(&db, &q(None, None, Some("denied"))).await.unwrap()[0].actor, "bob");
+        assert_eq!(query(&db, &q(None, Some("%"), None)).await.unwrap().len(), 0, "no wildcards");
     }
 }

@@ -41,9 +41,7 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
 /// Whether `password` matches the stored PHC string. A malformed hash never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -73,14 +71,8 @@ mod tests {
 
     #[test]
     fn password_rules_name_the_rule() {
-        assert!(check_new_password("short")
-            .unwrap_err()
-            .to_string()
-            .contains("at least 10"));
-        assert!(check_new_password(&"x".repeat(300))
-            .unwrap_err()
-            .to_string()
-            .contains("at most 256"));
+        assert!(check_new_password("short").unwrap_err().to_string().contains("at least 10"));
+        assert!(check_new_password(&"x".repeat(300)).unwrap_err().to_string().contains("at most 256"));
         assert!(check_new_password("long enough pw").is_ok());
     }
 }

@@ -14,14 +14,8 @@ pub struct Limit {
     pub window: Duration,
 }
 
-pub const PER_ACCOUNT: Limit = Limit {
-    max: 5,
-    window: Duration::from_secs(15 * 60),
-};
-pub const PER_ADDRESS: Limit = Limit {
-    max: 20,
-    window: Duration::from_secs(15 * 60),
-};
+pub const PER_ACCOUNT: Limit = Limit { max: 5, window: Duration::from_secs(15 * 60) };
+pub const PER_ADDRESS: Limit = Limit { max: 20, window: Duration::from_secs(15 * 60) };
 
 pub struct LoginLimiter {
     account: Limit,
@@ -48,16 +42,11 @@ fn minutes(d: Duration) -> u64 {
 /// Drops failures older than the window; returns how long until the oldest left expires, if
 /// the limit is reached.
 fn blocked_for(failures: &mut VecDeque<Instant>, limit: Limit, now: Instant) -> Option<Duration> {
-    while failures
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= limit.window)
-    {
+    while failures.front().is_some_and(|t| now.duration_since(*t) >= limit.window) {
         failures.pop_front();
     }
     if failures.len() >= limit.max {
-        failures
-            .front()
-            .map(|oldest| limit.window.saturating_sub(now.duration_since(*oldest)))
+        failures.front().map(|oldest| limit.window.saturating_sub(now.duration_since(*oldest)))
     } else {
         None
     }
@@ -65,28 +54,18 @@ fn blocked_for(failures: &mut VecDeque<Instant>, limit: Limit, now: Instant) -> 
 
 impl LoginLimiter {
     pub fn new(account: Limit, address: Limit) -> Self {
-        LoginLimiter {
-            account,
-            address,
-            state: Mutex::new(State::default()),
-        }
+        LoginLimiter { account, address, state: Mutex::new(State::default()) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether a login attempt may proceed; the error is the message to show.
     pub fn check(&self, username: &str, address: &str, now: Instant) -> Result<(), String> {
         let mut state = self.state();
         let key = username.to_lowercase();
-        if let Some(wait) = state
-            .accounts
-            .get_mut(&key)
-            .and_then(|f| blocked_for(f, self.account, now))
-        {
+        if let Some(wait) = state.accounts.get_mut(&key).and_then(|f| blocked_for(f, self.account, now)) {
             return Err(format!(
                 "too many failed logins for this account ({} in {} minutes); try again in {} minutes",
                 self.account.max,
@@ -94,11 +73,7 @@ impl LoginLimiter {
                 minutes(wait)
             ));
         }
-        if let Some(wait) = state
-            .addresses
-            .get_mut(address)
-            .and_then(|f| blocked_for(f, self.address, now))
-        {
+        if let Some(wait) = state.addresses.get_mut(address).and_then(|f| blocked_for(f, self.address, now)) {
             return Err(format!(
                 "too many failed logins from your address ({} in {} minutes); try again in {} minutes",
                 self.address.max,
@@ -111,22 +86,12 @@ impl LoginLimiter {
 
     pub fn record_failure(&self, username: &str, address: &str, now: Instant) {
         let mut state = self.state();
-        state
-            .accounts
-            .entry(username.to_lowercase())
-            .or_default()
-            .push_back(now);
-        state
-            .addresses
-            .entry(address.to_string())
-            .or_default()
-            .push_back(now);
+        state.accounts.entry(username.to_lowercase()).or_default().push_back(now);
+        state.addresses.entry(address.to_string()).or_default().push_back(now);
         // Keep memory bounded under a spray of random names.
         if state.accounts.len() > 100_000 {
             let window = self.account.window;
-            state
-                .accounts
-                .retain(|_, f| f.back().is_some_and(|t| now.duration_since(*t) < window));
+            state.accounts.retain(|_, f| f.back().is_some_and(|t| now.duration_since(*t) < window));
         }
     }
 
@@ -142,44 +107,22 @@ mod tests {
 
     #[test]
     fn an_account_is_blocked_after_its_limit_and_freed_after_the_window() {
-        let limiter = LoginLimiter::new(
-            Limit {
-                max: 3,
-                window: Duration::from_secs(600),
-            },
-            PER_ADDRESS,
-        );
+        let limiter = LoginLimiter::new(Limit { max: 3, window: Duration::from_secs(600) }, PER_ADDRESS);
         let t0 = Instant::now();
         for i in 0..3 {
-            assert!(
-                limiter.check("Alice", "10.0.0.1", t0).is_ok(),
-                "attempt {i}"
-            );
+            assert!(limiter.check("Alice", "10.0.0.1", t0).is_ok(), "attempt {i}");
             limiter.record_failure("Alice", "10.0.0.1", t0);
         }
-        let err = limiter
-            .check("alice", "10.0.0.2", t0 + Duration::from_secs(60))
-            .unwrap_err();
+        let err = limiter.check("alice", "10.0.0.2", t0 + Duration::from_secs(60)).unwrap_err();
         assert!(err.contains("for this account"), "{err}");
         assert!(err.contains("try again in 9 minutes"), "{err}");
-        assert!(
-            limiter.check("bob", "10.0.0.1", t0).is_ok(),
-            "other accounts are not affected"
-        );
-        assert!(limiter
-            .check("alice", "10.0.0.1", t0 + Duration::from_secs(601))
-            .is_ok());
+        assert!(limiter.check("bob", "10.0.0.1", t0).is_ok(), "other accounts are not affected");
+        assert!(limiter.check("alice", "10.0.0.1", t0 + Duration::from_secs(601)).is_ok());
     }
 
     #[test]
     fn an_address_is_blocked_across_accounts() {
-        let limiter = LoginLimiter::new(
-            PER_ACCOUNT,
-            Limit {
-                max: 4,
-                window: Duration::from_secs(60),
-            },
-        );
+        let limiter = LoginLimiter::new(PER_ACCOUNT, Limit { max: 4, window: Duration::from_secs(60) });
         let t0 = Instant::now();
         for name in ["a", "b", "c", "d"] {
             limiter.record_failure(name, "192.0.2.9", t0);
@@ -191,13 +134,7 @@ mod tests {
 
     #[test]
     fn success_clears_the_account() {
-        let limiter = LoginLimiter::new(
-            Limit {
-                max: 2,
-                window: Duration::from_secs(60),
-            },
-            PER_ADDRESS,
-        );
+        let limiter = LoginLimiter::new(Limit { max: 2, window: Duration::from_secs(60) }, PER_ADDRESS);
         let t0 = Instant::now();
         limiter.record_failure("carol", "x", t0);
         limiter.record_success("carol");

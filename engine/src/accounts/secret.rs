@@ -16,10 +16,7 @@ pub fn new_password() -> String {
     let mut bytes = [0u8; 20];
     getrandom::getrandom(&mut bytes).expect("the operating system's random source is available");
     // 256 is not a multiple of the alphabet's size; the bias (under 1 %) costs no real strength.
-    bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
 /// SHA-256 of a high-entropy secret, hex-encoded. (Passwords use argon2id instead.)

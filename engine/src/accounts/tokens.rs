@@ -35,14 +35,10 @@ pub async fn create(
     let name = name.trim();
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME_CHARS {
-        return Err(AccountError::Invalid(format!(
-            "token name must be 1 to {MAX_NAME_CHARS} characters; got {n}"
-        )));
+        return Err(AccountError::Invalid(format!("token name must be 1 to {MAX_NAME_CHARS} characters; got {n}")));
     }
     if let Some(at) = expires_at_ms.filter(|at| *at <= now_ms) {
-        return Err(AccountError::Invalid(format!(
-            "token expiry {at} is in the past"
-        )));
+        return Err(AccountError::Invalid(format!("token expiry {at} is in the past")));
     }
     let token = secret::new_secret(PREFIX);
     let prefix: String = token.chars().take(SHOWN).collect();
@@ -60,36 +56,24 @@ pub async fn create(
     let id = match result {
         Ok(done) => done.last_insert_rowid(),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(AccountError::Conflict(format!(
-                "you already have a token named '{name}'"
-            )))
+            return Err(AccountError::Conflict(format!("you already have a token named '{name}'")))
         }
         Err(e) => return Err(e.into()),
     };
-    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ?")
-        .bind(id)
-        .fetch_one(db.pool())
-        .await?;
+    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ?").bind(id).fetch_one(db.pool()).await?;
     Ok((token, view(&row)?))
 }
 
 pub async fn list(db: &Database, user_id: i64) -> Result<Vec<TokenView>, AccountError> {
-    let rows = sqlx::query(
-        "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at_ms DESC, id DESC",
-    )
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await?;
+    let rows = sqlx::query("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at_ms DESC, id DESC")
+        .bind(user_id)
+        .fetch_all(db.pool())
+        .await?;
     Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
 }
 
 /// Revokes one of `user_id`'s tokens; returns its name.
-pub async fn revoke(
-    db: &Database,
-    user_id: i64,
-    token_id: i64,
-    now_ms: i64,
-) -> Result<String, AccountError> {
+pub async fn revoke(db: &Database, user_id: i64, token_id: i64, now_ms: i64) -> Result<String, AccountError> {
     let name: Option<String> = sqlx::query_scalar(
         "UPDATE api_tokens SET revoked_at_ms = COALESCE(revoked_at_ms, ?) WHERE id = ? AND user_id = ? RETURNING name",
     )
@@ -102,11 +86,7 @@ pub async fn revoke(
 }
 
 /// The user behind a token, if it is live and the user enabled; records its use.
-pub async fn verify(
-    db: &Database,
-    token: &str,
-    now_ms: i64,
-) -> Result<Option<Principal>, AccountError> {
+pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Principal>, AccountError> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
@@ -143,18 +123,15 @@ mod tests {
     #[tokio::test]
     async fn tokens_work_until_revoked_or_expired_and_are_stored_hashed() {
         let (_dir, db) = test_db().await;
-        let u = users::create(&db, "hana", "a long password", Role::Editor)
-            .await
-            .unwrap();
+        let u = users::create(&db, "hana", "a long password", Role::Editor).await.unwrap();
         let (secret, listed) = create(&db, u.id, "ci", None, 10).await.unwrap();
         assert!(secret.starts_with(PREFIX));
         assert!(secret.starts_with(&listed.prefix));
-        let stored: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE token_hash = ?")
-                .bind(&secret)
-                .fetch_one(db.pool())
-                .await
-                .unwrap();
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE token_hash = ?")
+            .bind(&secret)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
         assert_eq!(stored, 0, "the secret itself is never stored");
 
         let who = verify(&db, &secret, 20).await.unwrap().expect("valid");
@@ -162,14 +139,9 @@ mod tests {
         assert_eq!(list(&db, u.id).await.unwrap()[0].last_used_ms, Some(20));
 
         assert_eq!(revoke(&db, u.id, listed.id, 30).await.unwrap(), "ci");
-        assert!(
-            verify(&db, &secret, 31).await.unwrap().is_none(),
-            "revocation is immediate"
-        );
+        assert!(verify(&db, &secret, 31).await.unwrap().is_none(), "revocation is immediate");
 
-        let (short, _) = create(&db, u.id, "short-lived", Some(100), 10)
-            .await
-            .unwrap();
+        let (short, _) = create(&db, u.id, "short-lived", Some(100), 10).await.unwrap();
         assert!(verify(&db, &short, 99).await.unwrap().is_some());
         assert!(verify(&db, &short, 100).await.unwrap().is_none());
     }
@@ -177,27 +149,12 @@ mod tests {
     #[tokio::test]
     async fn names_are_checked_and_others_cannot_revoke() {
         let (_dir, db) = test_db().await;
-        let a = users::create(&db, "ivan", "a long password", Role::Editor)
-            .await
-            .unwrap();
-        let b = users::create(&db, "jade", "a long password", Role::Editor)
-            .await
-            .unwrap();
+        let a = users::create(&db, "ivan", "a long password", Role::Editor).await.unwrap();
+        let b = users::create(&db, "jade", "a long password", Role::Editor).await.unwrap();
         assert!(create(&db, a.id, "  ", None, 0).await.is_err());
         let (_, t) = create(&db, a.id, "laptop", None, 0).await.unwrap();
-        assert!(create(&db, a.id, "laptop", None, 0)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("already have"));
-        assert!(matches!(
-            revoke(&db, b.id, t.id, 1).await,
-            Err(AccountError::NotFound(_))
-        ));
-        assert!(create(&db, a.id, "old", Some(5), 10)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("in the past"));
+        assert!(create(&db, a.id, "laptop", None, 0).await.unwrap_err().to_string().contains("already have"));
+        assert!(matches!(revoke(&db, b.id, t.id, 1).await, Err(AccountError::NotFound(_))));
+        assert!(create(&db, a.id, "old", Some(5), 10).await.unwrap_err().to_string().contains("in the past"));
     }
 }

@@ -23,14 +23,9 @@ fn now_ms() -> i64 {
 pub fn check_username(name: &str) -> Result<(), AccountError> {
     let n = name.chars().count();
     if n == 0 || n > MAX_USERNAME_CHARS {
-        return Err(AccountError::Invalid(format!(
-            "username must be 1 to {MAX_USERNAME_CHARS} characters; got {n}"
-        )));
+        return Err(AccountError::Invalid(format!("username must be 1 to {MAX_USERNAME_CHARS} characters; got {n}")));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(AccountError::Invalid(format!(
             "username '{name}' contains '{c}'; use letters, digits, '.', '_' and '-' only"
         )));
@@ -51,12 +46,7 @@ fn view(row: &sqlx::sqlite::SqliteRow) -> Result<UserView, sqlx::Error> {
 
 const COLUMNS: &str = "id, username, role, disabled, created_at_ms";
 
-pub async fn create(
-    db: &Database,
-    username: &str,
-    password: &str,
-    role: Role,
-) -> Result<UserView, AccountError> {
+pub async fn create(db: &Database, username: &str, password: &str, role: Role) -> Result<UserView, AccountError> {
     let username = username.trim();
     check_username(username)?;
     check_new_password(password)?;
@@ -75,9 +65,9 @@ pub async fn create(
     .await;
     match result {
         Ok(done) => get(db, done.last_insert_rowid()).await,
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AccountError::Conflict(
-            format!("a user named '{username}' already exists"),
-        )),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(AccountError::Conflict(format!("a user named '{username}' already exists")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -100,38 +90,26 @@ pub async fn find(db: &Database, username: &str) -> Result<Option<UserView>, Acc
 }
 
 pub async fn list(db: &Database) -> Result<Vec<UserView>, AccountError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY username")).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
 }
 
 pub async fn count(db: &Database) -> Result<i64, AccountError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(db.pool())
-        .await?)
+    Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(db.pool()).await?)
 }
 
 /// Refuses a change that would leave no enabled admin: nobody could manage users any more.
-async fn ensure_another_admin(
-    db: &Database,
-    user: &UserView,
-    what: &str,
-) -> Result<(), AccountError> {
+async fn ensure_another_admin(db: &Database, user: &UserView, what: &str) -> Result<(), AccountError> {
     if user.role != Role::Admin || user.disabled {
         return Ok(());
     }
-    let admins: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
-    )
-    .bind(user.id)
-    .fetch_one(db.pool())
-    .await?;
+    let admins: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?")
+            .bind(user.id)
+            .fetch_one(db.pool())
+            .await?;
     if admins == 0 {
-        return Err(AccountError::Invalid(format!(
-            "cannot {what} '{}': it is the last enabled admin",
-            user.username
-        )));
+        return Err(AccountError::Invalid(format!("cannot {what} '{}': it is the last enabled admin", user.username)));
     }
     Ok(())
 }
@@ -141,35 +119,20 @@ pub async fn set_role(db: &Database, id: i64, role: Role) -> Result<UserView, Ac
     if role != Role::Admin {
         ensure_another_admin(db, &user, "demote").await?;
     }
-    sqlx::query("UPDATE users SET role = ? WHERE id = ?")
-        .bind(role.as_str())
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    sqlx::query("UPDATE users SET role = ? WHERE id = ?").bind(role.as_str()).bind(id).execute(db.pool()).await?;
     get(db, id).await
 }
 
 /// Disabling also ends the user's sessions; their tokens stop working while disabled.
-pub async fn set_disabled(
-    db: &Database,
-    id: i64,
-    disabled: bool,
-) -> Result<UserView, AccountError> {
+pub async fn set_disabled(db: &Database, id: i64, disabled: bool) -> Result<UserView, AccountError> {
     let user = get(db, id).await?;
     if disabled {
         ensure_another_admin(db, &user, "disable").await?;
     }
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
-        .bind(disabled as i64)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("UPDATE users SET disabled = ? WHERE id = ?").bind(disabled as i64).bind(id).execute(&mut *tx).await?;
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     get(db, id).await
@@ -181,20 +144,16 @@ pub async fn set_password(db: &Database, id: i64, new_password: &str) -> Result<
     check_new_password(new_password)?;
     let hash = hash_password(new_password)?;
     let mut tx = db.pool().begin().await?;
-    let done =
-        sqlx::query("UPDATE users SET password_hash = ?, password_changed_at_ms = ? WHERE id = ?")
-            .bind(&hash)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(AccountError::NotFound(format!("user {id}")));
-    }
-    sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+    let done = sqlx::query("UPDATE users SET password_hash = ?, password_changed_at_ms = ? WHERE id = ?")
+        .bind(&hash)
+        .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    if done.rows_affected() == 0 {
+        return Err(AccountError::NotFound(format!("user {id}")));
+    }
+    sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -212,26 +171,18 @@ pub async fn change_own_password(
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("user {id}")))?;
     if !verify_password(current, &hash) {
-        return Err(AccountError::Invalid(
-            "the current password is wrong".into(),
-        ));
+        return Err(AccountError::Invalid("the current password is wrong".into()));
     }
     set_password(db, id, new_password).await
 }
 
 /// Checks a username and password. Unknown, disabled and wrong all answer
 /// [`AccountError::BadCredentials`] after the same argon2 work.
-pub async fn authenticate(
-    db: &Database,
-    username: &str,
-    password: &str,
-) -> Result<UserView, AccountError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, password_hash FROM users WHERE username = ?"
-    ))
-    .bind(username.trim())
-    .fetch_optional(db.pool())
-    .await?;
+pub async fn authenticate(db: &Database, username: &str, password: &str) -> Result<UserView, AccountError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = ?"))
+        .bind(username.trim())
+        .fetch_optional(db.pool())
+        .await?;
     let Some(row) = row else {
         verify_against_dummy(password);
         return Err(AccountError::BadCredentials);
@@ -277,9 +228,8 @@ pub async fn ensure_first_admin(
         None => {
             let password = secret::new_password();
             let file = data_dir.join(INITIAL_PASSWORD_FILE);
-            write_owner_only(&file, &format!("{password}\n")).map_err(|e| {
-                AccountError::Invalid(format!("cannot write {}: {e}", file.display()))
-            })?;
+            write_owner_only(&file, &format!("{password}\n"))
+                .map_err(|e| AccountError::Invalid(format!("cannot write {}: {e}", file.display())))?;
             create(db, FIRST_ADMIN, &password, Role::Admin).await?;
             Ok(FirstAdmin::Generated { password, file })
         }
@@ -314,110 +264,60 @@ mod tests {
     #[tokio::test]
     async fn create_authenticate_and_reject_the_same_way() {
         let (_dir, db) = test_db().await;
-        let alice = create(&db, "alice", "a long password", Role::Editor)
-            .await
-            .unwrap();
+        let alice = create(&db, "alice", "a long password", Role::Editor).await.unwrap();
         assert_eq!(alice.role, Role::Editor);
-        assert_eq!(
-            authenticate(&db, "alice", "a long password")
-                .await
-                .unwrap()
-                .id,
-            alice.id
-        );
-        let wrong = authenticate(&db, "alice", "nope nope nope")
-            .await
-            .unwrap_err()
-            .to_string();
-        let unknown = authenticate(&db, "mallory", "nope nope nope")
-            .await
-            .unwrap_err()
-            .to_string();
+        assert_eq!(authenticate(&db, "alice", "a long password").await.unwrap().id, alice.id);
+        let wrong = authenticate(&db, "alice", "nope nope nope").await.unwrap_err().to_string();
+        let unknown = authenticate(&db, "mallory", "nope nope nope").await.unwrap_err().to_string();
         assert_eq!(wrong, unknown);
         set_disabled(&db, alice.id, true).await.unwrap();
-        let disabled = authenticate(&db, "alice", "a long password")
-            .await
-            .unwrap_err()
-            .to_string();
+        let disabled = authenticate(&db, "alice", "a long password").await.unwrap_err().to_string();
         assert_eq!(disabled, unknown);
     }
 
     #[tokio::test]
     async fn bad_names_and_duplicates_are_refused_with_the_rule() {
         let (_dir, db) = test_db().await;
-        let err = create(&db, "../etc", "a long password", Role::Viewer)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = create(&db, "../etc", "a long password", Role::Viewer).await.unwrap_err().to_string();
         assert!(err.contains("contains '/'"), "{err}");
-        create(&db, "bob", "a long password", Role::Viewer)
-            .await
-            .unwrap();
-        let err = create(&db, "BOB", "a long password", Role::Viewer)
-            .await
-            .unwrap_err()
-            .to_string();
+        create(&db, "bob", "a long password", Role::Viewer).await.unwrap();
+        let err = create(&db, "BOB", "a long password", Role::Viewer).await.unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
     }
 
     #[tokio::test]
     async fn the_last_admin_cannot_be_demoted_or_disabled() {
         let (_dir, db) = test_db().await;
-        let root = create(&db, "root", "a long password", Role::Admin)
-            .await
-            .unwrap();
-        assert!(set_role(&db, root.id, Role::Viewer)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("last enabled admin"));
+        let root = create(&db, "root", "a long password", Role::Admin).await.unwrap();
+        assert!(set_role(&db, root.id, Role::Viewer).await.unwrap_err().to_string().contains("last enabled admin"));
         assert!(set_disabled(&db, root.id, true).await.is_err());
-        create(&db, "second", "a long password", Role::Admin)
-            .await
-            .unwrap();
-        assert_eq!(
-            set_role(&db, root.id, Role::Viewer).await.unwrap().role,
-            Role::Viewer
-        );
+        create(&db, "second", "a long password", Role::Admin).await.unwrap();
+        assert_eq!(set_role(&db, root.id, Role::Viewer).await.unwrap().role, Role::Viewer);
     }
 
     #[tokio::test]
     async fn the_first_admin_gets_a_generated_password_in_an_owner_only_file() {
         let (dir, db) = test_db().await;
-        let FirstAdmin::Generated { password, file } =
-            ensure_first_admin(&db, dir.path(), None).await.unwrap()
-        else {
+        let FirstAdmin::Generated { password, file } = ensure_first_admin(&db, dir.path(), None).await.unwrap() else {
             panic!("expected a generated password");
         };
         assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         }
         assert!(authenticate(&db, FIRST_ADMIN, &password).await.is_ok());
-        assert_eq!(
-            ensure_first_admin(&db, dir.path(), None).await.unwrap(),
-            FirstAdmin::NotNeeded
-        );
+        assert_eq!(ensure_first_admin(&db, dir.path(), None).await.unwrap(), FirstAdmin::NotNeeded);
     }
 
     #[tokio::test]
     async fn changing_a_password_needs_the_current_one() {
         let (_dir, db) = test_db().await;
-        let u = create(&db, "dana", "first password", Role::Viewer)
-            .await
-            .unwrap();
-        let err = change_own_password(&db, u.id, "wrong password", "second password")
-            .await
-            .unwrap_err();
+        let u = create(&db, "dana", "first password", Role::Viewer).await.unwrap();
+        let err = change_own_password(&db, u.id, "wrong password", "second password").await.unwrap_err();
         assert!(err.to_string().contains("current password is wrong"));
-        change_own_password(&db, u.id, "first password", "second password")
-            .await
-            .unwrap();
+        change_own_password(&db, u.id, "first password", "second password").await.unwrap();
         assert!(authenticate(&db, "dana", "second password").await.is_ok());
     }
 }

@@ -89,14 +89,7 @@ mod tests {
     use crate::logs::LogLevel;
 
     fn entry(level: LogLevel, message: &str) -> LogEntry {
-        LogEntry {
-            id: 0,
-            ts_ms: 0,
-            level,
-            target: "t".into(),
-            message: message.into(),
-            fields: String::new(),
-        }
+        LogEntry { id: 0, ts_ms: 0, level, target: "t".into(), message: message.into(), fields: String::new() }
     }
 
     #[test]
@@ -117,10 +110,7 @@ mod tests {
         let buf = LogBuffer::new(10);
         let first = buf.push(entry(LogLevel::Info, "old"));
         buf.push(entry(LogLevel::Info, "new"));
-        let q = LogQuery {
-            after_id: Some(first),
-            ..Default::default()
-        };
+        let q = LogQuery { after_id: Some(first), ..Default::default() };
         let got = buf.query(&q);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].message, "new");
@@ -130,18 +120,10 @@ mod tests {
     fn filters_and_limit_apply_together() {
         let buf = LogBuffer::new(100);
         for i in 0..10 {
-            let level = if i % 2 == 0 {
-                LogLevel::Warn
-            } else {
-                LogLevel::Info
-            };
+            let level = if i % 2 == 0 { LogLevel::Warn } else { LogLevel::Info };
             buf.push(entry(level, &format!("m{i}")));
         }
-        let q = LogQuery {
-            min_level: Some(LogLevel::Warn),
-            limit: 2,
-            ..Default::default()
-        };
+        let q = LogQuery { min_level: Some(LogLevel::Warn), limit: 2, ..Default::default() };
         let got: Vec<_> = buf.query(&q).into_iter().map(|e| e.message).collect();
         assert_eq!(got, ["m8", "m6"]);
     }

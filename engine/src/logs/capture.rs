@@ -33,14 +33,7 @@ pub struct LogReceiver {
 pub fn capture(buffer: LogBuffer) -> (LogCapture, LogReceiver) {
     let (tx, rx) = mpsc::channel(STORE_QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
-    (
-        LogCapture {
-            buffer,
-            to_store: tx,
-            dropped: dropped.clone(),
-        },
-        LogReceiver { rx, dropped },
-    )
+    (LogCapture { buffer, to_store: tx, dropped: dropped.clone() }, LogReceiver { rx, dropped })
 }
 
 fn level_of(level: &Level) -> LogLevel {

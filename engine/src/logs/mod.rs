@@ -31,13 +31,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    pub const ALL: [LogLevel; 5] = [
-        LogLevel::Trace,
-        LogLevel::Debug,
-        LogLevel::Info,
-        LogLevel::Warn,
-        LogLevel::Error,
-    ];
+    pub const ALL: [LogLevel; 5] = [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,9 +82,7 @@ impl LogEntry {
             None | Some("") => true,
             Some(text) => {
                 let needle = text.to_lowercase();
-                [&self.message, &self.target, &self.fields]
-                    .iter()
-                    .any(|hay| hay.to_lowercase().contains(&needle))
+                [&self.message, &self.target, &self.fields].iter().any(|hay| hay.to_lowercase().contains(&needle))
             }
         }
     }
@@ -159,10 +151,7 @@ mod tests {
 
     #[test]
     fn level_filter_keeps_that_level_and_worse() {
-        let q = LogQuery {
-            min_level: Some(LogLevel::Warn),
-            ..Default::default()
-        };
+        let q = LogQuery { min_level: Some(LogLevel::Warn), ..Default::default() };
         assert!(!entry(LogLevel::Info, "x").matches(&q));
         assert!(entry(LogLevel::Warn, "x").matches(&q));
         assert!(entry(LogLevel::Error, "x").matches(&q));
@@ -170,10 +159,7 @@ mod tests {
 
     #[test]
     fn text_filter_is_case_insensitive_over_message_target_and_fields() {
-        let q = |t: &str| LogQuery {
-            text: Some(t.into()),
-            ..Default::default()
-        };
+        let q = |t: &str| LogQuery { text: Some(t.into()), ..Default::default() };
         let e = entry(LogLevel::Info, "Database Ready");
         assert!(e.matches(&q("database ready")));
         assert!(e.matches(&q("OKRFLOW::TEST")));
@@ -191,14 +177,8 @@ mod tests {
 
     #[test]
     fn limit_is_defaulted_and_clamped() {
-        assert_eq!(
-            LogQuery::default().effective_limit(),
-            LogQuery::DEFAULT_LIMIT
-        );
-        let q = LogQuery {
-            limit: 1_000_000,
-            ..Default::default()
-        };
+        assert_eq!(LogQuery::default().effective_limit(), LogQuery::DEFAULT_LIMIT);
+        let q = LogQuery { limit: 1_000_000, ..Default::default() };
         assert_eq!(q.effective_limit(), LogQuery::MAX_LIMIT);
     }
 
@@ -206,13 +186,7 @@ mod tests {
     fn timestamps_format_in_utc() {
         assert_eq!(format_timestamp(0), "1970-01-01 00:00:00.000 UTC");
         // 2026-11-26 21:03:05.123 UTC
-        assert_eq!(
-            format_timestamp(1_795_726_985_123),
-            "2026-11-26 21:03:05.123 UTC"
-        );
-        assert_eq!(
-            format_timestamp(951_782_400_000),
-            "2000-02-29 00:00:00.000 UTC"
-        );
+        assert_eq!(format_timestamp(1_795_726_985_123), "2026-11-26 21:03:05.123 UTC");
+        assert_eq!(format_timestamp(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
     }
 }

@@ -54,33 +54,21 @@ impl LogStore {
             stop: Notify::new(),
         });
         let task = tokio::spawn(run(db, receiver.rx, shared.clone()));
-        LogStore {
-            shared,
-            task: Mutex::new(Some(task)),
-        }
+        LogStore { shared, task: Mutex::new(Some(task)) }
     }
 
     pub fn stats(&self) -> LogStoreStats {
         LogStoreStats {
             written: self.shared.written.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
-            last_error: self
-                .shared
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            last_error: self.shared.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         }
     }
 
     /// Writes what is queued, then stops the writer. Idempotent.
     pub async fn shutdown(&self) {
         self.shared.stop.notify_one();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -116,10 +104,7 @@ async fn run(db: Database, mut rx: tokio::sync::mpsc::Receiver<LogEntry>, shared
 }
 
 fn set_error(shared: &Shared, error: Option<String>) {
-    *shared
-        .last_error
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = error;
+    *shared.last_error.lock().unwrap_or_else(PoisonError::into_inner) = error;
 }
 
 async fn write(db: &Database, batch: &mut Vec<LogEntry>, shared: &Shared) {
@@ -128,17 +113,12 @@ async fn write(db: &Database, batch: &mut Vec<LogEntry>, shared: &Shared) {
     }
     match insert(db, batch).await {
         Ok(()) => {
-            shared
-                .written
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            shared.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
             set_error(shared, None);
         }
         // Logging this failure would queue another entry for the same failing store; the
         // error is shown on the status pill and the Services page instead.
-        Err(e) => set_error(
-            shared,
-            Some(format!("writing {} log entries: {e}", batch.len())),
-        ),
+        Err(e) => set_error(shared, Some(format!("writing {} log entries: {e}", batch.len()))),
     }
     batch.clear();
 }
@@ -148,35 +128,29 @@ fn severity(level: LogLevel) -> i64 {
 }
 
 fn level_from(severity: i64) -> LogLevel {
-    LogLevel::ALL
-        .get(severity as usize)
-        .copied()
-        .unwrap_or(LogLevel::Error)
+    LogLevel::ALL.get(severity as usize).copied().unwrap_or(LogLevel::Error)
 }
 
 /// Inserts entries in one transaction.
 pub async fn insert(db: &Database, entries: &[LogEntry]) -> Result<(), sqlx::Error> {
     let mut tx = db.pool().begin().await?;
     for e in entries {
-        sqlx::query(
-            "INSERT INTO log_events (ts_ms, level, target, message, fields) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(e.ts_ms)
-        .bind(severity(e.level))
-        .bind(&e.target)
-        .bind(&e.message)
-        .bind(&e.fields)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO log_events (ts_ms, level, target, message, fields) VALUES (?, ?, ?, ?, ?)")
+            .bind(e.ts_ms)
+            .bind(severity(e.level))
+            .bind(&e.target)
+            .bind(&e.message)
+            .bind(&e.fields)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await
 }
 
 /// Stored entries matching the query, newest first.
 pub async fn query(db: &Database, q: &LogQuery) -> Result<Vec<LogEntry>, sqlx::Error> {
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT id, ts_ms, level, target, message, fields FROM log_events WHERE 1=1",
-    );
+    let mut sql: QueryBuilder<Sqlite> =
+        QueryBuilder::new("SELECT id, ts_ms, level, target, message, fields FROM log_events WHERE 1=1");
     if let Some(min) = q.min_level {
         sql.push(" AND level >= ").push_bind(severity(min));
     }
@@ -193,8 +167,7 @@ pub async fn query(db: &Database, q: &LogQuery) -> Result<Vec<LogEntry>, sqlx::E
             .push_bind(needle)
             .push(") > 0)");
     }
-    sql.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(q.effective_limit() as i64);
+    sql.push(" ORDER BY id DESC LIMIT ").push_bind(q.effective_limit() as i64);
     let rows = sql.build().fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {
@@ -212,17 +185,12 @@ pub async fn query(db: &Database, q: &LogQuery) -> Result<Vec<LogEntry>, sqlx::E
 
 /// The newest stored id, 0 when none: where "new entries since" starts.
 pub async fn latest_id(db: &Database) -> Result<u64, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM log_events")
-        .fetch_one(db.pool())
-        .await?;
+    let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM log_events").fetch_one(db.pool()).await?;
     Ok(id as u64)
 }
 
 /// How many stored warnings and errors are newer than `since`: (warnings, errors).
-pub async fn count_since(
-    db: &Database,
-    since: chrono::DateTime<chrono::Utc>,
-) -> Result<(u64, u64), sqlx::Error> {
+pub async fn count_since(db: &Database, since: chrono::DateTime<chrono::Utc>) -> Result<(u64, u64), sqlx::Error> {
     let row = sqlx::query(
         "SELECT COALESCE(SUM(level = ?), 0) AS warnings, COALESCE(SUM(level = ?), 0) AS errors \
          FROM log_events WHERE ts_ms >= ?",
@@ -232,10 +200,7 @@ pub async fn count_since(
     .bind(since.timestamp_millis())
     .fetch_one(db.pool())
     .await?;
-    Ok((
-        row.try_get::<i64, _>("warnings")? as u64,
-        row.try_get::<i64, _>("errors")? as u64,
-    ))
+    Ok((row.try_get::<i64, _>("warnings")? as u64, row.try_get::<i64, _>("errors")? as u64))
 }
 
 /// Deletes entries older than `before`, then all but the newest `keep_rows`.
@@ -249,13 +214,12 @@ pub async fn prune_old(
         .execute(db.pool())
         .await?
         .rows_affected();
-    let extra = sqlx::query(
-        "DELETE FROM log_events WHERE id <= (SELECT id FROM log_events ORDER BY id DESC LIMIT 1 OFFSET ?)",
-    )
-    .bind(keep_rows)
-    .execute(db.pool())
-    .await?
-    .rows_affected();
+    let extra =
+        sqlx::query("DELETE FROM log_events WHERE id <= (SELECT id FROM log_events ORDER BY id DESC LIMIT 1 OFFSET ?)")
+            .bind(keep_rows)
+            .execute(db.pool())
+            .await?
+            .rows_affected();
     Ok(old + extra)
 }
 
@@ -266,14 +230,7 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     fn entry(ts_ms: i64, level: LogLevel, message: &str) -> LogEntry {
-        LogEntry {
-            id: 0,
-            ts_ms,
-            level,
-            target: "okrflow".into(),
-            message: message.into(),
-            fields: "k=v".into(),
-        }
+        LogEntry { id: 0, ts_ms, level, target: "okrflow".into(), message: message.into(), fields: "k=v".into() }
     }
 
     #[tokio::test]
@@ -308,28 +265,16 @@ mod tests {
         )
         .await
         .unwrap();
-        let q = LogQuery {
-            min_level: Some(LogLevel::Error),
-            ..Default::default()
-        };
+        let q = LogQuery { min_level: Some(LogLevel::Error), ..Default::default() };
         assert_eq!(query(&db, &q).await.unwrap().len(), 1);
-        let q = LogQuery {
-            text: Some("UPLOAD".into()),
-            ..Default::default()
-        };
+        let q = LogQuery { text: Some("UPLOAD".into()), ..Default::default() };
         let got = query(&db, &q).await.unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].message, "retrying upload");
-        let q = LogQuery {
-            after_id: Some(got[0].id),
-            ..Default::default()
-        };
+        let q = LogQuery { after_id: Some(got[0].id), ..Default::default() };
         assert!(query(&db, &q).await.unwrap().is_empty());
         // A needle with SQL wildcards is matched literally.
-        let q = LogQuery {
-            text: Some("%".into()),
-            ..Default::default()
-        };
+        let q = LogQuery { text: Some("%".into()), ..Default::default() };
         assert!(query(&db, &q).await.unwrap().is_empty());
     }
 
@@ -337,27 +282,14 @@ mod tests {
     async fn prune_removes_old_rows_and_caps_the_count() {
         let (_dir, db) = crate::db::test_db().await;
         let now = chrono::Utc::now().timestamp_millis();
-        let entries: Vec<_> = (0..10)
-            .map(|i| entry(now + i, LogLevel::Warn, &format!("m{i}")))
-            .collect();
-        insert(&db, &[entry(0, LogLevel::Error, "ancient")])
-            .await
-            .unwrap();
+        let entries: Vec<_> = (0..10).map(|i| entry(now + i, LogLevel::Warn, &format!("m{i}"))).collect();
+        insert(&db, &[entry(0, LogLevel::Error, "ancient")]).await.unwrap();
         insert(&db, &entries).await.unwrap();
-        let removed = prune_old(&db, chrono::Utc::now() - RETENTION, 4)
-            .await
-            .unwrap();
+        let removed = prune_old(&db, chrono::Utc::now() - RETENTION, 4).await.unwrap();
         assert_eq!(removed, 7);
-        let left: Vec<_> = query(&db, &LogQuery::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.message)
-            .collect();
+        let left: Vec<_> = query(&db, &LogQuery::default()).await.unwrap().into_iter().map(|e| e.message).collect();
         assert_eq!(left, ["m9", "m8", "m7", "m6"]);
-        let (w, e) = count_since(&db, chrono::Utc::now() - chrono::Duration::hours(1))
-            .await
-            .unwrap();
+        let (w, e) = count_since(&db, chrono::Utc::now() - chrono::Duration::hours(1)).await.unwrap();
         assert_eq!((w, e), (4, 0));
     }
 }

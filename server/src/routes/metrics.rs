@@ -6,12 +6,8 @@ use axum::response::IntoResponse;
 
 use crate::state::AppState;
 
-pub const CONTENT_TYPE_OPENMETRICS: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, CONTENT_TYPE_OPENMETRICS)],
-        state.metrics.render(),
-    )
+    ([(CONTENT_TYPE, CONTENT_TYPE_OPENMETRICS)], state.metrics.render())
 }

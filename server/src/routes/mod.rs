@@ -1,5 +1,6 @@
 //! The axum router: Leptos pages and server functions, the operational endpoints, static files,
-//! and the layers every request passes (request id, trace span, metrics).
+//! and the layers every request passes, outermost first: request id, trace span, metrics,
+//! security headers, access (who may), server-function status codes.
 
 pub mod health;
 pub mod metrics;
@@ -14,14 +15,12 @@ use axum::{middleware, Router};
 use http::{HeaderName, Request};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::http_metrics;
 use crate::state::AppState;
+use crate::{access, http_metrics, security_headers};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -55,6 +54,8 @@ pub fn router(state: AppState) -> Router {
 
     pages
         .layer(middleware::from_fn(server_fns::caller_errors_are_4xx))
+        .layer(middleware::from_fn_with_state(state.access.clone(), access::enforce))
+        .layer(middleware::from_fn(security_headers::add))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), http_metrics::track))
         .layer(
             TraceLayer::new_for_http()

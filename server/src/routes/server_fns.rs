@@ -50,18 +50,9 @@ mod tests {
 
     #[test]
     fn only_argument_and_method_errors_are_the_callers() {
-        assert_eq!(
-            caller_error_status(b"Args|unknown variant"),
-            Some(StatusCode::BAD_REQUEST)
-        );
-        assert_eq!(
-            caller_error_status(b"MissingArg|source"),
-            Some(StatusCode::BAD_REQUEST)
-        );
-        assert_eq!(
-            caller_error_status(b"UnsupportedRequestMethod|GET"),
-            Some(StatusCode::METHOD_NOT_ALLOWED)
-        );
+        assert_eq!(caller_error_status(b"Args|unknown variant"), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(caller_error_status(b"MissingArg|source"), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(caller_error_status(b"UnsupportedRequestMethod|GET"), Some(StatusCode::METHOD_NOT_ALLOWED));
         assert_eq!(caller_error_status(b"ServerError|database down"), None);
         assert_eq!(caller_error_status(b""), None);
     }

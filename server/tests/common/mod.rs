@@ -24,7 +24,22 @@ pub struct TestApp {
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    pub headers: http::HeaderMap,
     pub body: String,
+}
+
+/// The first admin of every test app.
+pub const ADMIN: (&str, &str) = ("admin", okrflow_server::config::ServeConfig::TEST_ADMIN_PASSWORD);
+
+/// An `Authorization: Basic` value.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// The admin's Basic credentials, for tests that are not about access.
+pub fn admin_auth() -> String {
+    basic(ADMIN.0, ADMIN.1)
 }
 
 /// Starts okrflow as `serve` would, on 127.0.0.1 with a port the system picks.
@@ -33,22 +48,14 @@ pub async fn spawn_app() -> TestApp {
     let config = ServeConfig::for_tests(dir.path().join("data"));
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());
-    let app = Application::build(config, buffer, receiver)
-        .await
-        .expect("application builds");
+    let app = Application::build(config, buffer, receiver).await.expect("application builds");
     let addr = app.local_addr();
     let engine = app.engine().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp {
-        addr,
-        engine,
-        dir,
-        stop: Some(stop),
-        task: Some(task),
-    }
+    TestApp { addr, engine, dir, stop: Some(stop), task: Some(task) }
 }
 
 impl TestApp {
@@ -56,23 +63,80 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// GET without credentials.
     pub async fn get(&self, path: &str) -> Reply {
-        let url = self.url(path);
-        tokio::task::spawn_blocking(move || send(ureq_agent().get(&url).call()))
-            .await
-            .unwrap()
+        self.get_with(path, &[]).await
     }
 
-    /// POSTs a form body, as Leptos server functions expect by default.
+    /// GET as the admin (Basic), for tests that are not about access.
+    pub async fn get_as_admin(&self, path: &str) -> Reply {
+        self.get_with(path, &[("authorization", &admin_auth())]).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request("GET", path, headers, None).await
+    }
+
+    /// POSTs a form body as the admin (Basic), as Leptos server functions expect by default.
     pub async fn post_form(&self, path: &str, form: Vec<(String, String)>) -> Reply {
+        self.request("POST", path, &[("authorization", &admin_auth())], Some(form)).await
+    }
+
+    /// Any request with the given headers and, for POST, a form body.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        form: Option<Vec<(String, String)>>,
+    ) -> Reply {
         let url = self.url(path);
+        let method = method.to_string();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         tokio::task::spawn_blocking(move || {
-            let pairs: Vec<(&str, &str)> =
-                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            send(ureq_agent().post(&url).send_form(pairs))
+            let agent = ureq_agent();
+            if method == "GET" {
+                let mut req = agent.get(&url);
+                for (k, v) in &headers {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                send(&url, req.call())
+            } else {
+                let mut req = agent.post(&url);
+                for (k, v) in &headers {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                let form = form.unwrap_or_default();
+                let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                send(&url, req.send_form(pairs))
+            }
         })
         .await
         .unwrap()
+    }
+
+    /// Logs in through the login server function as a browser would; returns the session
+    /// cookie's `name=value`.
+    pub async fn login(&self, user: &str, password: &str) -> Result<String, Reply> {
+        let origin = format!("http://{}", self.addr);
+        let form = vec![("username".to_string(), user.to_string()), ("password".to_string(), password.to_string())];
+        let reply = self.request("POST", "/api/login", &[("origin", &origin)], Some(form)).await;
+        let cookie = reply
+            .headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("okrflow_session=") && !c.starts_with("okrflow_session=;"))
+            .map(|c| c.split(';').next().unwrap_or_default().to_string());
+        match cookie {
+            Some(c) if (200..400).contains(&reply.status) => Ok(c),
+            _ => Err(reply),
+        }
+    }
+
+    /// Creates a user directly in the engine; returns nothing (the password is the caller's).
+    pub async fn create_user(&self, name: &str, password: &str, role: okrflow_engine::accounts::Role) {
+        okrflow_engine::accounts::users::create(self.engine.db(), name, password, role).await.expect("user created");
     }
 
     /// Stops the server as a signal would, and waits for it to finish.
@@ -81,42 +145,38 @@ impl TestApp {
             let _ = stop.send(());
         }
         let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(20), task)
-            .await
-            .expect("stops in time")
-            .expect("task joins")
+        tokio::time::timeout(Duration::from_secs(20), task).await.expect("stops in time").expect("task joins")
     }
 }
 
 fn ureq_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .timeout_global(Some(Duration::from_secs(20)))
         .build()
         .into()
 }
 
-fn send(result: Result<http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut response = result.expect("request completes");
+fn send(url: &str, result: Result<http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = result.unwrap_or_else(|e| panic!("{url}: {e}"));
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = response.body_mut().read_to_string().expect("body reads");
-    Reply {
-        status,
-        content_type,
-        body,
-    }
+    let content_type =
+        response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let headers = response.headers().clone();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("{url}: reading the body: {e}"));
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    Reply { status, content_type, headers, body }
 }
 
-/// The URL path of the server function whose name contains `name` (paths carry a hash suffix).
+/// The URL path of a server function (stable: see .cargo/config.toml).
 pub fn server_fn_path(name: &str) -> String {
-    leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, _)| path.to_string())
-        .find(|path| path.contains(name))
-        .unwrap_or_else(|| panic!("no server function named like {name}"))
+    let path = format!("/api/{name}");
+    assert!(leptos::server_fn::axum::server_fn_paths().any(|(p, _)| p == path), "no server function at {path}");
+    path
 }

@@ -1,0 +1,225 @@
+//! Account (`/account`): change your password, manage your API tokens (shown once, stored
+//! hashed), and log out everywhere.
+
+use leptos::prelude::*;
+use okrflow_engine::accounts::TokenView;
+use okrflow_engine::logs::format_timestamp;
+
+use crate::components::error_text;
+
+#[server]
+pub async fn change_password(current: String, new_password: String, confirm: String) -> Result<(), ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, users, Role};
+    let me = require(Role::Viewer)?;
+    if new_password != confirm {
+        return Err(bad_request("the new password and its confirmation differ".into()));
+    }
+    let engine = engine()?;
+    if let Err(e) = users::change_own_password(engine.db(), me.user_id, &current, &new_password).await {
+        audit(&engine, &me.username, "password.change", &me.username, Outcome::Failed, &e.to_string()).await;
+        return Err(account_error(e));
+    }
+    audit(&engine, &me.username, "password.change", &me.username, Outcome::Ok, "all sessions ended").await;
+    // Changing the password ended every session, this one included.
+    clear_session_cookie();
+    leptos_axum::redirect("/login?notice=Password%20changed.%20Sign%20in%20with%20the%20new%20one.");
+    Ok(())
+}
+
+#[server]
+pub async fn logout_everywhere() -> Result<(), ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, sessions, Role};
+    let me = require(Role::Viewer)?;
+    let engine = engine()?;
+    let ended = sessions::delete_all_for_user(engine.db(), me.user_id).await.map_err(account_error)?;
+    audit(&engine, &me.username, "logout.everywhere", &me.username, Outcome::Ok, &format!("{ended} sessions ended"))
+        .await;
+    clear_session_cookie();
+    leptos_axum::redirect("/login?notice=Logged%20out%20everywhere.");
+    Ok(())
+}
+
+#[server]
+pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
+    use crate::server::*;
+    let me = require(okrflow_engine::accounts::Role::Viewer)?;
+    okrflow_engine::accounts::tokens::list(engine()?.db(), me.user_id).await.map_err(account_error)
+}
+
+/// Creates a token and returns its secret: the only time anyone sees it.
+#[server]
+pub async fn create_token(name: String, expires_in_days: Option<u32>) -> Result<String, ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, tokens, Role};
+    let me = require(Role::Viewer)?;
+    if expires_in_days == Some(0) || expires_in_days.is_some_and(|d| d > 3650) {
+        return Err(bad_request("expiry must be 1 to 3650 days, or empty for none".into()));
+    }
+    let engine = engine()?;
+    let now = now_ms();
+    let expires = expires_in_days.map(|d| now + i64::from(d) * 86_400_000);
+    let (secret, token) = tokens::create(engine.db(), me.user_id, &name, expires, now).await.map_err(account_error)?;
+    audit(&engine, &me.username, "token.create", &token.name, Outcome::Ok, "").await;
+    Ok(secret)
+}
+
+#[server]
+pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, tokens, Role};
+    let me = require(Role::Viewer)?;
+    let engine = engine()?;
+    let name = tokens::revoke(engine.db(), me.user_id, id, now_ms()).await.map_err(account_error)?;
+    audit(&engine, &me.username, "token.revoke", &name, Outcome::Ok, "").await;
+    Ok(())
+}
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let everywhere = ServerAction::<LogoutEverywhere>::new();
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+
+    view! {
+        <div class="page account">
+            <section class="panel" aria-labelledby="tokens-title">
+                <h2 id="tokens-title">"API tokens"</h2>
+                <p class="muted">
+                    "For scripts and the MLflow client: send "
+                    <code>"Authorization: Bearer <token>"</code>
+                    " (MLFLOW_TRACKING_TOKEN), or your username with the token as password."
+                </p>
+                <ActionForm action=create attr:class="inline-form" attr:data-testid="token-form">
+                    <label class="field">
+                        <span>"Name"</span>
+                        <input name="name" required maxlength="64" placeholder="laptop, ci, …"/>
+                    </label>
+                    <label class="field">
+                        <span>"Expires in days (empty: never)"</span>
+                        <input name="expires_in_days" type="number" min="1" max="3650"/>
+                    </label>
+                    <button type="submit" class="button">"Create token"</button>
+                </ActionForm>
+                {move || {
+                    create
+                        .value()
+                        .get()
+                        .map(|result| match result {
+                            Ok(secret) => {
+                                view! {
+                                    <div class="notice" role="status" data-testid="new-token">
+                                        <p>"Copy this token now; it will not be shown again:"</p>
+                                        <code class="secret">{secret}</code>
+                                    </div>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        })
+                }}
+                <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
+                    {move || {
+                        tokens
+                            .get()
+                            .map(|result| match result {
+                                Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                                Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
+                                Ok(list) => view! { <TokenTable tokens=list revoke=revoke/> }.into_any(),
+                            })
+                    }}
+                </Transition>
+            </section>
+
+            <section class="panel" aria-labelledby="password-title">
+                <h2 id="password-title">"Change password"</h2>
+                <ActionForm action=change attr:class="stack narrow">
+                    <label class="field">
+                        <span>"Current password"</span>
+                        <input type="password" name="current" autocomplete="current-password" required/>
+                    </label>
+                    <label class="field">
+                        <span>"New password (at least 10 characters)"</span>
+                        <input type="password" name="new_password" autocomplete="new-password" required minlength="10"/>
+                    </label>
+                    <label class="field">
+                        <span>"New password again"</span>
+                        <input type="password" name="confirm" autocomplete="new-password" required minlength="10"/>
+                    </label>
+                    <button type="submit" class="button">"Change password"</button>
+                </ActionForm>
+                {move || change.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+            </section>
+
+            <section class="panel" aria-labelledby="sessions-title">
+                <h2 id="sessions-title">"Sessions"</h2>
+                <p class="muted">"Ends every session of yours, on every device, this one included."</p>
+                <ActionForm action=everywhere>
+                    <button type="submit" class="button danger">"Log out everywhere"</button>
+                </ActionForm>
+            </section>
+        </div>
+    }
+}
+
+fn when(ms: Option<i64>, none: &'static str) -> String {
+    ms.map(format_timestamp).unwrap_or_else(|| none.to_string())
+}
+
+#[component]
+fn TokenTable(tokens: Vec<TokenView>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="table" data-testid="token-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Token"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Expires"</th>
+                        <th scope="col">"Last used"</th>
+                        <th scope="col">"Status"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {tokens
+                        .into_iter()
+                        .map(|t| {
+                            let id = t.id;
+                            view! {
+                                <tr>
+                                    <td>{t.name.clone()}</td>
+                                    <td class="mono">{format!("{}…", t.prefix)}</td>
+                                    <td class="nowrap">{format_timestamp(t.created_at_ms)}</td>
+                                    <td class="nowrap">{when(t.expires_at_ms, "never")}</td>
+                                    <td class="nowrap">{when(t.last_used_ms, "not yet")}</td>
+                                    <td>
+                                        {if t.revoked {
+                                            view! { <span class="badge badge-critical">"revoked"</span> }.into_any()
+                                        } else {
+                                            view! {
+                                                <button
+                                                    type="button"
+                                                    class="button small danger"
+                                                    on:click=move |_| {
+                                                        revoke.dispatch(RevokeToken { id });
+                                                    }
+                                                >
+                                                    "Revoke"
+                                                </button>
+                                            }
+                                                .into_any()
+                                        }}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,330 @@
+//! Administration, for admins only: users (`/admin/users`: create, re-role, disable, reset) and
+//! the audit log (`/admin/audit`: who did what, when, from where, with filters).
+
+use leptos::prelude::*;
+use okrflow_engine::accounts::{AuditEntry, Role, UserView};
+use okrflow_engine::logs::format_timestamp;
+
+use crate::components::error_text;
+
+#[server]
+pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
+    use crate::server::*;
+    require(Role::Admin)?;
+    okrflow_engine::accounts::users::list(engine()?.db()).await.map_err(account_error)
+}
+
+#[cfg(feature = "ssr")]
+fn parse_role(role: &str) -> Result<Role, ServerFnError> {
+    Role::parse(role)
+        .ok_or_else(|| crate::server::bad_request(format!("role '{role}' is not one of viewer, editor, admin")))
+}
+
+#[server]
+pub async fn create_user(username: String, password: String, role: String) -> Result<UserView, ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, users};
+    let me = require(Role::Admin)?;
+    let role = parse_role(&role)?;
+    let engine = engine()?;
+    match users::create(engine.db(), &username, &password, role).await {
+        Ok(user) => {
+            audit(&engine, &me.username, "user.create", &user.username, Outcome::Ok, role.as_str()).await;
+            Ok(user)
+        }
+        Err(e) => {
+            audit(&engine, &me.username, "user.create", &username, Outcome::Failed, &e.to_string()).await;
+            Err(account_error(e))
+        }
+    }
+}
+
+#[server]
+pub async fn set_user_role(id: i64, role: String) -> Result<UserView, ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, users};
+    let me = require(Role::Admin)?;
+    let role = parse_role(&role)?;
+    let engine = engine()?;
+    let user = users::set_role(engine.db(), id, role).await.map_err(account_error)?;
+    audit(&engine, &me.username, "user.role", &user.username, Outcome::Ok, role.as_str()).await;
+    Ok(user)
+}
+
+#[server]
+pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<UserView, ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, users};
+    let me = require(Role::Admin)?;
+    if disabled && id == me.user_id {
+        return Err(bad_request("you cannot disable your own account".into()));
+    }
+    let engine = engine()?;
+    let user = users::set_disabled(engine.db(), id, disabled).await.map_err(account_error)?;
+    let action = if disabled { "user.disable" } else { "user.enable" };
+    audit(&engine, &me.username, action, &user.username, Outcome::Ok, "").await;
+    Ok(user)
+}
+
+#[server]
+pub async fn reset_user_password(id: i64, password: String) -> Result<(), ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::{audit::Outcome, users};
+    let me = require(Role::Admin)?;
+    let engine = engine()?;
+    let user = users::get(engine.db(), id).await.map_err(account_error)?;
+    users::set_password(engine.db(), id, &password).await.map_err(account_error)?;
+    audit(&engine, &me.username, "user.reset_password", &user.username, Outcome::Ok, "sessions ended").await;
+    Ok(())
+}
+
+#[server]
+pub async fn list_audit(actor: String, action: String, outcome: String) -> Result<Vec<AuditEntry>, ServerFnError> {
+    use crate::server::*;
+    require(Role::Admin)?;
+    for (name, value) in [("actor", &actor), ("action", &action), ("outcome", &outcome)] {
+        if value.chars().count() > 100 {
+            return Err(bad_request(format!("{name} filter is longer than 100 characters")));
+        }
+    }
+    let query = okrflow_engine::accounts::AuditQuery {
+        actor: Some(actor),
+        action: Some(action),
+        outcome: Some(outcome),
+        before_id: None,
+        limit: 200,
+    };
+    okrflow_engine::accounts::audit::query(engine()?.db(), &query).await.map_err(account_error)
+}
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_disabled = ServerAction::<SetUserDisabled>::new();
+    let reset = ServerAction::<ResetUserPassword>::new();
+    let users = Resource::new(
+        move || (create.version().get(), set_role.version().get(), set_disabled.version().get()),
+        |_| list_users(),
+    );
+    let last_error = move || {
+        [
+            set_role.value().get().and_then(|r| r.err()),
+            set_disabled.value().get().and_then(|r| r.err()),
+            reset.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    };
+
+    view! {
+        <div class="page admin-users">
+            <section class="panel" aria-labelledby="new-user-title">
+                <h2 id="new-user-title">"New user"</h2>
+                <ActionForm action=create attr:class="inline-form" attr:data-testid="new-user-form">
+                    <label class="field">
+                        <span>"Username"</span>
+                        <input name="username" required maxlength="64" autocomplete="off"/>
+                    </label>
+                    <label class="field">
+                        <span>"Password (at least 10 characters)"</span>
+                        <input name="password" type="password" required minlength="10" autocomplete="new-password"/>
+                    </label>
+                    <label class="field">
+                        <span>"Role"</span>
+                        <select name="role">
+                            <option value="viewer">"viewer: reads everything"</option>
+                            <option value="editor">"editor: also uploads, runs, logs experiments"</option>
+                            <option value="admin">"admin: also users, services, settings"</option>
+                        </select>
+                    </label>
+                    <button type="submit" class="button">"Create user"</button>
+                </ActionForm>
+                {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+            </section>
+            {move || last_error().map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+            {move || {
+                reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="notice" role="status">"Password reset; that user's sessions ended."</p> })
+            }}
+            <Transition fallback=|| view! { <p class="loading">"Loading users…"</p> }>
+                {move || {
+                    users
+                        .get()
+                        .map(|result| match result {
+                            Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                            Ok(list) => view! { <UserTable users=list set_role set_disabled reset/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </div>
+    }
+}
+
+#[component]
+fn UserTable(
+    users: Vec<UserView>,
+    set_role: ServerAction<SetUserRole>,
+    set_disabled: ServerAction<SetUserDisabled>,
+    reset: ServerAction<ResetUserPassword>,
+) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="table" data-testid="user-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"User"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Reset password"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {users
+                        .into_iter()
+                        .map(|u| {
+                            let id = u.id;
+                            let disabled = u.disabled;
+                            let current = u.role;
+                            let on_role = move |ev| {
+                                set_role.dispatch(SetUserRole { id, role: event_target_value(&ev) });
+                            };
+                            view! {
+                                <tr>
+                                    <td>{u.username.clone()}</td>
+                                    <td>
+                                        <select on:change=on_role aria-label=format!("Role of {}", u.username)>
+                                            {Role::ALL
+                                                .into_iter()
+                                                .map(|r| view! { <option value=r.as_str() selected=r == current>{r.as_str()}</option> })
+                                                .collect_view()}
+                                        </select>
+                                    </td>
+                                    <td>
+                                        <span class=if disabled { "badge badge-critical" } else { "badge badge-healthy" }>
+                                            {if disabled { "disabled" } else { "active" }}
+                                        </span>
+                                        " "
+                                        <button
+                                            type="button"
+                                            class="button small"
+                                            on:click=move |_| {
+                                                set_disabled.dispatch(SetUserDisabled { id, disabled: !disabled });
+                                            }
+                                        >
+                                            {if disabled { "Enable" } else { "Disable" }}
+                                        </button>
+                                    </td>
+                                    <td class="nowrap">{format_timestamp(u.created_at_ms)}</td>
+                                    <td>
+                                        <ActionForm action=reset attr:class="inline-form compact">
+                                            <input type="hidden" name="id" value=id.to_string()/>
+                                            <input
+                                                type="password"
+                                                name="password"
+                                                required
+                                                minlength="10"
+                                                autocomplete="new-password"
+                                                aria-label=format!("New password for {}", u.username)
+                                            />
+                                            <button type="submit" class="button small">"Reset"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let actor = RwSignal::new(String::new());
+    let action = RwSignal::new(String::new());
+    let outcome = RwSignal::new(String::new());
+    let refresh = crate::refresh::use_refresh();
+    let entries = Resource::new(
+        move || (actor.get(), action.get(), outcome.get(), refresh.get()),
+        |(actor, action, outcome, _)| list_audit(actor, action, outcome),
+    );
+    view! {
+        <div class="page audit">
+            <form class="toolbar" role="search" on:submit=|ev| ev.prevent_default()>
+                <label class="field">
+                    <span>"Who"</span>
+                    <input type="search" placeholder="username" on:input=move |ev| actor.set(event_target_value(&ev))/>
+                </label>
+                <label class="field">
+                    <span>"Action (prefix)"</span>
+                    <input type="search" placeholder="login, user., token." on:input=move |ev| action.set(event_target_value(&ev))/>
+                </label>
+                <label class="field">
+                    <span>"Outcome"</span>
+                    <select on:change=move |ev| outcome.set(event_target_value(&ev))>
+                        <option value="">"Any"</option>
+                        <option value="ok">"ok"</option>
+                        <option value="failed">"failed"</option>
+                        <option value="denied">"denied"</option>
+                    </select>
+                </label>
+            </form>
+            <Transition fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
+                {move || {
+                    entries
+                        .get()
+                        .map(|result| match result {
+                            Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                            Ok(list) if list.is_empty() => view! { <p class="muted">"No entries match."</p> }.into_any(),
+                            Ok(list) => {
+                                view! {
+                                    <div class="table-scroll">
+                                        <table class="table" data-testid="audit-table">
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Time (UTC)"</th>
+                                                    <th scope="col">"Who"</th>
+                                                    <th scope="col">"Action"</th>
+                                                    <th scope="col">"Target"</th>
+                                                    <th scope="col">"From"</th>
+                                                    <th scope="col">"Outcome"</th>
+                                                    <th scope="col">"Detail"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {list
+                                                    .into_iter()
+                                                    .map(|e| {
+                                                        let badge = match e.outcome.as_str() {
+                                                            "ok" => "badge badge-healthy",
+                                                            "denied" => "badge badge-degraded",
+                                                            _ => "badge badge-critical",
+                                                        };
+                                                        view! {
+                                                            <tr>
+                                                                <td class="nowrap mono">{format_timestamp(e.ts_ms)}</td>
+                                                                <td>{e.actor}</td>
+                                                                <td class="mono">{e.action}</td>
+                                                                <td>{e.target}</td>
+                                                                <td class="mono small">{e.ip}</td>
+                                                                <td><span class=badge>{e.outcome}</span></td>
+                                                                <td class="small">{e.detail}</td>
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                }
+                                    .into_any()
+                            }
+                        })
+                }}
+            </Transition>
+        </div>
+    }
+}

@@ -1,0 +1,153 @@
+//! Login (`/login`), logout, and who is logged in. Logging in creates a server-side session
+//! behind an HttpOnly cookie; failures are rate limited per account and per address, and every
+//! attempt is audited.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use okrflow_engine::accounts::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::components::error_text;
+
+/// The logged-in user as the layout shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub username: String,
+    pub role: Role,
+}
+
+#[server]
+pub async fn get_session() -> Result<Option<SessionInfo>, ServerFnError> {
+    Ok(crate::server::principal().map(|p| SessionInfo { username: p.username, role: p.role }))
+}
+
+/// Where to go after logging in: a local path only, never another site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next.map(str::trim) {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && n != "/login" => {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// The login server function's route, which the access layer checks for CSRF even though the
+/// caller has no session yet (login CSRF).
+pub fn login_path() -> &'static str {
+    <Login as leptos::server_fn::ServerFn>::PATH
+}
+
+#[server]
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
+    use crate::server::*;
+    use http::StatusCode;
+    use okrflow_engine::accounts::audit::Outcome;
+    use okrflow_engine::accounts::{sessions, users, AccountError};
+
+    let engine = engine()?;
+    let ip = client_ip();
+    let limiter = engine.login_limiter();
+    let now = std::time::Instant::now();
+    if let Err(message) = limiter.check(&username, &ip, now) {
+        audit(&engine, "anonymous", "login.failed", &username, Outcome::Denied, &message).await;
+        return Err(fail(StatusCode::TOO_MANY_REQUESTS, message));
+    }
+    match users::authenticate(engine.db(), &username, &password).await {
+        Ok(user) => {
+            limiter.record_success(&username);
+            let agent = header(http::header::USER_AGENT).unwrap_or_default();
+            let session = sessions::create(engine.db(), user.id, &ip, &agent, now_ms()).await.map_err(account_error)?;
+            set_session_cookie(&session.cookie, (session.expires_at_ms - now_ms()) / 1000 + sessions_max_age_slack());
+            audit(&engine, &user.username, "login", &user.username, Outcome::Ok, "").await;
+            leptos_axum::redirect(&safe_next(next.as_deref()));
+            Ok(())
+        }
+        Err(AccountError::BadCredentials) => {
+            limiter.record_failure(&username, &ip, now);
+            audit(&engine, "anonymous", "login.failed", &username, Outcome::Failed, "wrong username or password").await;
+            Err(fail(StatusCode::UNAUTHORIZED, "wrong username or password".into()))
+        }
+        Err(e) => Err(account_error(e)),
+    }
+}
+
+/// The cookie outlives the idle expiry so that a renewed session keeps working; the server's
+/// record decides validity.
+#[cfg(feature = "ssr")]
+fn sessions_max_age_slack() -> i64 {
+    okrflow_engine::accounts::sessions::MAX_AGE.as_secs() as i64
+}
+
+#[server]
+pub async fn logout() -> Result<(), ServerFnError> {
+    use crate::server::*;
+    use okrflow_engine::accounts::audit::Outcome;
+
+    let engine = engine()?;
+    let who = principal().map(|p| p.username).unwrap_or_default();
+    if let Some(cookie) = session_cookie() {
+        okrflow_engine::accounts::sessions::delete(engine.db(), &cookie).await.map_err(account_error)?;
+    }
+    clear_session_cookie();
+    audit(&engine, &who, "logout", &who, Outcome::Ok, "").await;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_default();
+    let notice = move || query.read().get("notice");
+    view! {
+        <div class="login-page">
+            <section class="login-card" aria-labelledby="login-title">
+                <h2 id="login-title">"Sign in to okrflow"</h2>
+                {move || notice().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+                <ActionForm action=login attr:class="stack" attr:data-testid="login-form">
+                    <input type="hidden" name="next" prop:value=next/>
+                    <label class="field">
+                        <span>"Username"</span>
+                        <input name="username" autocomplete="username" required autofocus/>
+                    </label>
+                    <label class="field">
+                        <span>"Password"</span>
+                        <input type="password" name="password" autocomplete="current-password" required/>
+                    </label>
+                    <button type="submit" class="button" disabled=move || login.pending().get()>
+                        {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
+                    </button>
+                </ActionForm>
+                {move || {
+                    login
+                        .value()
+                        .get()
+                        .and_then(|r| r.err())
+                        .map(|e| view! { <p class="error" role="alert" data-testid="login-error">{error_text(&e)}</p> })
+                }}
+                <p class="muted small">
+                    "First start? The admin's password is in "
+                    <code>"data/initial-admin-password"</code>
+                    ", or the value of OKRFLOW_ADMIN_PASSWORD if you set it."
+                </p>
+            </section>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/logs?x=1")), "/logs?x=1");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("")), "/");
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/login")), "/");
+    }
+}
