@@ -263,9 +263,23 @@ async fn every_kind_of_account_change_is_audited() {
     let token_id = listed[0]["id"].to_string();
     assert_eq!(post("/api/revoke_token", vec![("id", &token_id)]).await.status, 200);
 
+    assert!(post("/api/logout_everywhere", vec![]).await.status < 400);
+    let mismatch =
+        post("/api/change_password", vec![("current", ADMIN.1), ("new_password", "new admin pw 1"), ("confirm", "x")])
+            .await;
+    assert_eq!(mismatch.status, 400, "{}", mismatch.body);
+    let changed = post(
+        "/api/change_password",
+        vec![("current", ADMIN.1), ("new_password", "new admin pw 1"), ("confirm", "new admin pw 1")],
+    )
+    .await;
+    assert!(changed.status < 400, "{} {}", changed.status, changed.body);
+
     let entries = audit::query(app.engine.db(), &AuditQuery::default()).await.unwrap();
     let actions: HashSet<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for expected in [
+        "logout.everywhere",
+        "password.change",
         "user.create",
         "user.role",
         "user.disable",

@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 fn okrflow() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_okrflow"));
     // Keep the environment from choosing for the test.
-    for var in ["OKRFLOW_ADDR", "OKRFLOW_DATA_DIR", "DATABASE_URL", "OKRFLOW_LOG", "RUST_LOG", "LEPTOS_SITE_ADDR"] {
+    for var in [
+        "OKRFLOW_ADDR",
+        "OKRFLOW_DATA_DIR",
+        "DATABASE_URL",
+        "OKRFLOW_LOG",
+        "RUST_LOG",
+        "LEPTOS_SITE_ADDR",
+        "OKRFLOW_ADMIN_PASSWORD",
+        "OKRFLOW_METRICS_PUBLIC",
+    ] {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
@@ -86,6 +95,26 @@ fn a_port_in_use_is_named() {
     let err = stderr(&out);
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
     assert!(err.contains("another program is using that port"), "{err}");
+}
+
+#[test]
+fn the_first_start_creates_an_admin_with_a_generated_password_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["migrate", "--data-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let file = dir.path().join("initial-admin-password");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert_eq!(password.len(), 20);
+    assert!(stdout.contains(&format!("generated password {password}")), "{stdout}");
+    assert!(stdout.contains("initial-admin-password"), "{stdout}");
+    assert!(!stderr(&out).contains(&password), "the password never reaches the log");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // A second start creates nothing and prints nothing about it.
+    let again = run(&["migrate", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("created the admin"));
 }
 
 #[test]

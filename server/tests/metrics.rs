@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::spawn_app;
+use common::{spawn_app, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_counted_by_route_and_status_and_timed() {
@@ -22,4 +22,15 @@ async fn requests_are_counted_by_route_and_status_and_timed() {
     assert!(text.contains(&format!(r#"okrflow_build_info{{version="{}"}} 1"#, env!("CARGO_PKG_VERSION"))), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_need_a_viewer_unless_opened_by_the_flag() {
+    let closed = spawn_app().await;
+    assert_eq!(closed.get("/metrics").await.status, 401);
+    closed.stop().await.unwrap();
+
+    let open = spawn_app_with(|config| config.metrics_public = true).await;
+    assert_eq!(open.get("/metrics").await.status, 200);
+    open.stop().await.unwrap();
 }

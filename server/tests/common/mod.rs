@@ -44,8 +44,14 @@ pub fn admin_auth() -> String {
 
 /// Starts okrflow as `serve` would, on 127.0.0.1 with a port the system picks.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with a change to the test configuration.
+pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = ServeConfig::for_tests(dir.path().join("data"));
+    let mut config = ServeConfig::for_tests(dir.path().join("data"));
+    change(&mut config);
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());
     let app = Application::build(config, buffer, receiver).await.expect("application builds");
