@@ -4,6 +4,7 @@ pub mod card;
 pub mod empty_state;
 pub mod icons;
 pub mod status_pill;
+pub mod table;
 
 use leptos::prelude::ServerFnError;
 

@@ -6,6 +6,7 @@ use okrflow_engine::accounts::TokenView;
 use okrflow_engine::logs::format_timestamp;
 
 use crate::components::error_text;
+use crate::components::table::TableHead;
 
 #[server]
 pub async fn change_password(current: String, new_password: String, confirm: String) -> Result<(), ServerFnError> {
@@ -174,16 +175,7 @@ fn TokenTable(tokens: Vec<TokenView>, revoke: ServerAction<RevokeToken>) -> impl
     view! {
         <div class="table-scroll">
             <table class="table" data-testid="token-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Token"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Expires"</th>
-                        <th scope="col">"Last used"</th>
-                        <th scope="col">"Status"</th>
-                    </tr>
-                </thead>
+                <TableHead columns=&["Name", "Token", "Created", "Expires", "Last used", "Status"]/>
                 <tbody>
                     {tokens
                         .into_iter()

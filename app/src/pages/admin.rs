@@ -6,6 +6,7 @@ use okrflow_engine::accounts::{AuditEntry, Role, UserView};
 use okrflow_engine::logs::format_timestamp;
 
 use crate::components::error_text;
+use crate::components::table::TableHead;
 
 #[server]
 pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
@@ -171,15 +172,7 @@ fn UserTable(
     view! {
         <div class="table-scroll">
             <table class="table" data-testid="user-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"User"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Reset password"</th>
-                    </tr>
-                </thead>
+                <TableHead columns=&["User", "Role", "Status", "Created", "Reset password"]/>
                 <tbody>
                     {users
                         .into_iter()
@@ -283,17 +276,7 @@ pub fn AuditPage() -> impl IntoView {
                                 view! {
                                     <div class="table-scroll">
                                         <table class="table" data-testid="audit-table">
-                                            <thead>
-                                                <tr>
-                                                    <th scope="col">"Time (UTC)"</th>
-                                                    <th scope="col">"Who"</th>
-                                                    <th scope="col">"Action"</th>
-                                                    <th scope="col">"Target"</th>
-                                                    <th scope="col">"From"</th>
-                                                    <th scope="col">"Outcome"</th>
-                                                    <th scope="col">"Detail"</th>
-                                                </tr>
-                                            </thead>
+                                            <TableHead columns=&["Time (UTC)", "Who", "Action", "Target", "From", "Outcome", "Detail"]/>
                                             <tbody>
                                                 {list
                                                     .into_iter()

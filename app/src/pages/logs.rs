@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use okrflow_engine::logs::{format_timestamp, LogEntry, LogLevel};
 use serde::{Deserialize, Serialize};
 
+use crate::components::table::TableHead;
 use crate::refresh::use_refresh;
 
 /// Where entries come from.
@@ -214,14 +215,7 @@ fn LogTable(first: Vec<LogEntry>, newer: RwSignal<Vec<LogEntry>>) -> impl IntoVi
         <div class="table-scroll">
             <table class="table log-table" data-testid="log-table">
                 <caption class="sr-only">"Log entries, newest first"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Time (UTC)"</th>
-                        <th scope="col">"Level"</th>
-                        <th scope="col">"Module"</th>
-                        <th scope="col">"Message"</th>
-                    </tr>
-                </thead>
+                <TableHead columns=&["Time (UTC)", "Level", "Module", "Message"]/>
                 <tbody>
                     <For each=rows key=|e| e.id let:entry>
                         <tr class=format!("level-{}", entry.level.as_str().to_lowercase())>

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::components::status_pill::get_system_status;
+use crate::components::table::TableHead;
 use crate::refresh::use_refresh;
 
 #[component]
@@ -24,13 +25,7 @@ pub fn ServicesPage() -> impl IntoView {
                                 view! {
                                     <table class="table">
                                         <caption class="sr-only">"okrflow components"</caption>
-                                        <thead>
-                                            <tr>
-                                                <th scope="col">"Component"</th>
-                                                <th scope="col">"Health"</th>
-                                                <th scope="col">"Detail"</th>
-                                            </tr>
-                                        </thead>
+                                        <TableHead columns=&["Component", "Health", "Detail"]/>
                                         <tbody>
                                             {s
                                                 .components
