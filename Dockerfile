@@ -6,7 +6,7 @@ WORKDIR /src
 COPY . .
 ENV CARGO_TARGET_DIR=/src/target
 RUN .ci/setup.sh run \
- && PATH="/src/end2end/node_modules/.bin:$PATH" cargo leptos build --release
+ && PATH="/src/end2end/node_modules/.bin:$PATH" cargo leptos build --release --split
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \

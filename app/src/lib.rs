@@ -25,7 +25,7 @@ pub mod server;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, Lazy};
 
 use crate::layout::Layout;
 use crate::pages::{
@@ -97,11 +97,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/monitoring") view=monitoring::MonitoringPage/>
                     <Route path=path!("/experiments") view=experiments::ExperimentsPage/>
                     <Route path=path!("/models") view=models::ModelsPage/>
-                    <Route path=path!("/logs") view=logs::LogsPage/>
+                    <Route path=path!("/logs") view={Lazy::<logs::LogsRoute>::new()}/>
                     <Route path=path!("/login") view=login::LoginPage/>
-                    <Route path=path!("/account") view=account::AccountPage/>
-                    <Route path=path!("/admin/users") view=admin::UsersPage/>
-                    <Route path=path!("/admin/audit") view=admin::AuditPage/>
+                    <Route path=path!("/account") view={Lazy::<account::AccountRoute>::new()}/>
+                    <Route path=path!("/admin/users") view={Lazy::<admin::UsersRoute>::new()}/>
+                    <Route path=path!("/admin/audit") view={Lazy::<admin::AuditRoute>::new()}/>
                 </Routes>
             </Layout>
         </Router>

@@ -76,6 +76,20 @@ fn tab_is_hidden() -> bool {
     }
 }
 
+/// The route: its view is split out of the main browser bundle and loaded on first visit.
+pub struct LogsRoute;
+
+#[leptos_router::lazy_route]
+impl leptos_router::LazyRoute for LogsRoute {
+    fn data() -> Self {
+        LogsRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <LogsPage/> }.into_any()
+    }
+}
+
 #[component]
 pub fn LogsPage() -> impl IntoView {
     let source = RwSignal::new(LogSource::Memory);
