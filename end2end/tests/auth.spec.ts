@@ -65,3 +65,22 @@ test("a viewer sees no admin controls and is refused an admin function called di
   await expect(audit).toContainText("user.create");
   await expect(audit).toContainText("access.denied");
 });
+
+test("a user creates an API token, sees it once, uses it, and revokes it", async ({ page, request }) => {
+  await login(page, ADMIN, "/account");
+  const form = page.getByTestId("token-form");
+  await form.getByLabel("Name").fill(`e2e-${Date.now()}`);
+  await form.getByRole("button", { name: "Create token" }).click();
+  const shown = page.getByTestId("new-token").locator("code");
+  await expect(shown).toHaveText(/^okf_[0-9a-f]{64}$/);
+  const token = (await shown.textContent())!.trim();
+
+  const auth = { headers: { Authorization: `Bearer ${token}` } };
+  expect((await request.get("/metrics", auth)).status()).toBe(200);
+
+  const row = page.getByTestId("token-table").locator("tbody tr").first();
+  await expect(row).toContainText(token.slice(0, 10));
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await expect(row).toContainText("revoked");
+  expect((await request.get("/metrics", auth)).status()).toBe(401);
+});

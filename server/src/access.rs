@@ -181,10 +181,7 @@ async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Resul
 }
 
 async fn record(ac: &AccessControl, actor: &str, action: &str, target: &str, ip: &str, outcome: Outcome, detail: &str) {
-    let entry = audit::Record { actor, action, target, ip, outcome, detail };
-    if let Err(e) = audit::record(ac.engine.db(), entry).await {
-        tracing::error!(action, "could not write the audit log: {e}");
-    }
+    audit::record_or_log(ac.engine.db(), audit::Record { actor, action, target, ip, outcome, detail }).await;
 }
 
 fn is_state_changing(method: &Method) -> bool {

@@ -256,8 +256,14 @@ async fn every_kind_of_account_change_is_audited() {
     let bad = post("/api/set_user_role", vec![("id", &id), ("role", "owner")]).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("role 'owner' is not one of viewer, editor, admin"), "{}", bad.body);
-    let token = post("/api/create_token", vec![("name", "script")]).await;
+    // As the Account page's form sends it: the expiry field empty, or text.
+    let token = post("/api/create_token", vec![("name", "script"), ("expires_in_days", "")]).await;
     assert_eq!(token.status, 200, "{}", token.body);
+    let dated = post("/api/create_token", vec![("name", "dated"), ("expires_in_days", "30")]).await;
+    assert_eq!(dated.status, 200, "{}", dated.body);
+    let bad = post("/api/create_token", vec![("name", "bad"), ("expires_in_days", "forever")]).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("expiry 'forever' must be 1 to 3650 days"), "{}", bad.body);
     let listed = post("/api/list_tokens", vec![]).await;
     let listed: serde_json::Value = serde_json::from_str(&listed.body).unwrap();
     let token_id = listed[0]["id"].to_string();

@@ -49,18 +49,23 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
     okrflow_engine::accounts::tokens::list(engine()?.db(), me.user_id).await.map_err(account_error)
 }
 
-/// Creates a token and returns its secret: the only time anyone sees it.
+/// Creates a token and returns its secret: the only time anyone sees it. `expires_in_days` is
+/// the form's text: empty for a token that never expires, else 1 to 3650.
 #[server]
-pub async fn create_token(name: String, expires_in_days: Option<u32>) -> Result<String, ServerFnError> {
+pub async fn create_token(name: String, expires_in_days: String) -> Result<String, ServerFnError> {
     use crate::server::*;
     use okrflow_engine::accounts::{audit::Outcome, tokens, Role};
     let me = require(Role::Viewer)?;
-    if expires_in_days == Some(0) || expires_in_days.is_some_and(|d| d > 3650) {
-        return Err(bad_request("expiry must be 1 to 3650 days, or empty for none".into()));
-    }
+    let days = match expires_in_days.trim() {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(d) if (1..=3650).contains(&d) => Some(d),
+            _ => return Err(bad_request(format!("expiry '{text}' must be 1 to 3650 days, or empty for none"))),
+        },
+    };
     let engine = engine()?;
     let now = now_ms();
-    let expires = expires_in_days.map(|d| now + i64::from(d) * 86_400_000);
+    let expires = days.map(|d| now + i64::from(d) * 86_400_000);
     let (secret, token) = tokens::create(engine.db(), me.user_id, &name, expires, now).await.map_err(account_error)?;
     audit(&engine, &me.username, "token.create", &token.name, Outcome::Ok, "").await;
     Ok(secret)

@@ -53,6 +53,15 @@ pub async fn record(db: &Database, r: Record<'_>) -> Result<(), AccountError> {
     Ok(())
 }
 
+/// Records an action; a failure to record is logged as an error (with the action), never
+/// hidden and never fatal to the action itself.
+pub async fn record_or_log(db: &Database, r: Record<'_>) {
+    let action = r.action.to_string();
+    if let Err(e) = record(db, r).await {
+        tracing::error!(action, "could not write the audit log: {e}");
+    }
+}
+
 /// Entries matching the filters, newest first. `action` matches a prefix ("user." finds all
 /// user changes).
 pub async fn query(db: &Database, q: &AuditQuery) -> Result<Vec<AuditEntry>, AccountError> {
