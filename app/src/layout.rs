@@ -105,21 +105,31 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <img class="brand-logo" src="/favicon.svg" alt="" width="28" height="28"/>
                     <span class="brand-name label">"OKR ML Pipeline"</span>
                 </div>
+                // Anonymous visitors (the login page) get no navigation at all.
                 <Transition fallback=|| ()>
-                    {move || user().map(|u| view! { <SidebarNav user=u/> })}
+                    {move || {
+                        user()
+                            .map(|u| {
+                                view! {
+                                    <SidebarNav user=u/>
+                                    <button
+                                        type="button"
+                                        class="collapse-toggle"
+                                        aria-controls="sidebar"
+                                        aria-expanded=move || (!collapsed.get()).to_string()
+                                        aria-label=move || {
+                                            if collapsed.get() { "Expand sidebar" } else { "Collapse sidebar" }
+                                        }
+                                        on:click=toggle_collapsed
+                                        data-testid="collapse-toggle"
+                                    >
+                                        <IconSvg icon=Icon::Collapse/>
+                                        <span class="label">"Collapse"</span>
+                                    </button>
+                                }
+                            })
+                    }}
                 </Transition>
-                <button
-                    type="button"
-                    class="collapse-toggle"
-                    aria-controls="sidebar"
-                    aria-expanded=move || (!collapsed.get()).to_string()
-                    aria-label=move || if collapsed.get() { "Expand sidebar" } else { "Collapse sidebar" }
-                    on:click=toggle_collapsed
-                    data-testid="collapse-toggle"
-                >
-                    <IconSvg icon=Icon::Collapse/>
-                    <span class="label">"Collapse"</span>
-                </button>
             </aside>
             <div class="drawer-backdrop" on:click=move |_| drawer_open.set(false) aria-hidden="true"></div>
             <div class="main-column">
