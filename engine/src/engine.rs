@@ -15,6 +15,9 @@ use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, Lo
 
 /// How long the database may take to answer a health ping before it counts as down.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// Every page shows the status pill (and the overview shows it again): one measurement serves
+/// all of them for this long, instead of a database ping per render. `/readyz` always pings.
+const STATUS_TTL: Duration = Duration::from_secs(1);
 
 /// Where the engine keeps its state.
 #[derive(Clone, Debug)]
@@ -50,6 +53,8 @@ struct Inner {
     log_store: LogStore,
     login_limiter: LoginLimiter,
     started: Instant,
+    /// The last measured components and when.
+    status_cache: std::sync::Mutex<Option<(Instant, Vec<ComponentHealth>)>>,
 }
 
 /// Makes sure the data directory exists and that this process can write into it, so that a
@@ -89,6 +94,7 @@ impl Engine {
             log_store,
             login_limiter: LoginLimiter::default(),
             started: Instant::now(),
+            status_cache: std::sync::Mutex::new(None),
         };
         Ok((Engine { inner: Arc::new(inner) }, first_admin))
     }
@@ -154,8 +160,26 @@ impl Engine {
         ComponentHealth { name: "database".into(), health, detail }
     }
 
-    /// Every component's health and the overall status the navbar pill shows.
+    /// Every component's health and the overall status the navbar pill shows, measured at most
+    /// [`STATUS_TTL`] ago.
     pub async fn status(&self) -> SystemStatus {
+        let fresh = |cache: &Option<(Instant, Vec<ComponentHealth>)>| {
+            cache.as_ref().filter(|(at, _)| at.elapsed() < STATUS_TTL).map(|(_, c)| c.clone())
+        };
+        let cached = fresh(&self.inner.status_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let components = match cached {
+            Some(components) => components,
+            None => {
+                let measured = self.measure_components().await;
+                *self.inner.status_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((Instant::now(), measured.clone()));
+                measured
+            }
+        };
+        SystemStatus::from_components(components, self.uptime().as_secs(), env!("CARGO_PKG_VERSION"))
+    }
+
+    async fn measure_components(&self) -> Vec<ComponentHealth> {
         let stats = self.log_store_stats();
         let log_store = match &stats.last_error {
             Some(e) => ComponentHealth { name: "log store".into(), health: Health::Degraded, detail: e.clone() },
@@ -165,11 +189,7 @@ impl Engine {
                 detail: format!("{} warnings and errors stored, {} dropped (queue full)", stats.written, stats.dropped),
             },
         };
-        SystemStatus::from_components(
-            vec![self.database_health().await, log_store],
-            self.uptime().as_secs(),
-            env!("CARGO_PKG_VERSION"),
-        )
+        vec![self.database_health().await, log_store]
     }
 
     /// Flushes the log store and closes the database. Call once, after the server has stopped.
@@ -195,6 +215,8 @@ mod tests {
         assert!(data_dir.join("okrflow.db").exists());
         let status = engine.status().await;
         assert_eq!(status.overall, Health::Healthy, "{status:?}");
+        // A second look within the TTL reuses the measurement.
+        assert_eq!(engine.status().await.components, status.components);
         engine.shutdown().await;
     }
 
