@@ -12,6 +12,26 @@
 //! - `server` (`ssr` only): helpers for server functions: the engine, the caller, status codes,
 //!   session cookies, audit records.
 
+/// Declares a lazy route `$route` whose view is the component `$page`: with
+/// `cargo leptos build --split` its code becomes a wasm chunk fetched on first visit.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        #[doc = concat!("The lazily loaded route of [`", stringify!($page), "`].")]
+        pub struct $route;
+
+        #[leptos_router::lazy_route]
+        impl leptos_router::LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
 pub mod access;
 pub mod components;
 pub mod cookies;

@@ -82,19 +82,7 @@ pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     Ok(())
 }
 
-/// The route: its view is split out of the main browser bundle and loaded on first visit.
-pub struct AccountRoute;
-
-#[leptos_router::lazy_route]
-impl leptos_router::LazyRoute for AccountRoute {
-    fn data() -> Self {
-        AccountRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <AccountPage/> }.into_any()
-    }
-}
+lazy_page!(AccountRoute, AccountPage);
 
 #[component]
 pub fn AccountPage() -> impl IntoView {

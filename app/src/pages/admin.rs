@@ -98,33 +98,8 @@ pub async fn list_audit(actor: String, action: String, outcome: String) -> Resul
     okrflow_engine::accounts::audit::query(engine()?.db(), &query).await.map_err(account_error)
 }
 
-/// The admin routes: their views are split out of the main browser bundle (most people never
-/// open them) and loaded on first visit.
-pub struct UsersRoute;
-
-#[leptos_router::lazy_route]
-impl leptos_router::LazyRoute for UsersRoute {
-    fn data() -> Self {
-        UsersRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <UsersPage/> }.into_any()
-    }
-}
-
-pub struct AuditRoute;
-
-#[leptos_router::lazy_route]
-impl leptos_router::LazyRoute for AuditRoute {
-    fn data() -> Self {
-        AuditRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <AuditPage/> }.into_any()
-    }
-}
+lazy_page!(UsersRoute, UsersPage);
+lazy_page!(AuditRoute, AuditPage);
 
 #[component]
 pub fn UsersPage() -> impl IntoView {

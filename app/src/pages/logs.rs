@@ -76,19 +76,7 @@ fn tab_is_hidden() -> bool {
     }
 }
 
-/// The route: its view is split out of the main browser bundle and loaded on first visit.
-pub struct LogsRoute;
-
-#[leptos_router::lazy_route]
-impl leptos_router::LazyRoute for LogsRoute {
-    fn data() -> Self {
-        LogsRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <LogsPage/> }.into_any()
-    }
-}
+lazy_page!(LogsRoute, LogsPage);
 
 #[component]
 pub fn LogsPage() -> impl IntoView {
