@@ -223,6 +223,25 @@ fn login_redirect(path_and_query: &str) -> Response {
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
+/// A person who followed a link above their role gets a page saying so, not JSON.
+fn forbidden_page(message: &str) -> Response {
+    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not allowed · okrflow</title><link rel=\"stylesheet\" href=\"/pkg/okrflow.css\"></head>\
+         <body><main id=\"main\"><section class=\"empty-state\"><p class=\"big-code\">403</p>\
+         <h2>Not allowed</h2><p>{escaped}.</p><p><a class=\"button\" href=\"/\">Go to the overview</a></p>\
+         </section></main></body></html>"
+    );
+    let mut response = (StatusCode::FORBIDDEN, axum::response::Html(html)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
 /// The middleware.
 pub async fn enforce(State(ac): State<AccessControl>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
@@ -277,6 +296,9 @@ pub async fn enforce(State(ac): State<AccessControl>, mut req: Request, next: Ne
                 let message = format!("this needs the {} role; {} is {}", min.as_str(), p.username, p.role.as_str());
                 if state_changing {
                     record(&ac, &p.username, "access.denied", &path, &ip, Outcome::Denied, &message).await;
+                }
+                if wants_page(&method, &path, req.headers()) {
+                    return forbidden_page(&message);
                 }
                 Refusal::new(StatusCode::FORBIDDEN, message).into_response(&path)
             }

@@ -128,6 +128,10 @@ async fn viewers_see_no_admin_controls_and_are_refused_admin_functions() {
     let page = app.get_with("/", &[("cookie", &cookie), ("accept", "text/html")]).await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("/admin/users"), "no admin links for a viewer");
+    let refused = app.get_with("/admin/users", &[("cookie", &cookie), ("accept", "text/html")]).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.content_type.starts_with("text/html"), "a person gets a page: {}", refused.content_type);
+    assert!(refused.body.contains("this needs the admin role; vera is viewer"), "{}", refused.body);
 
     let origin = format!("http://{}", app.addr);
     let form = vec![
