@@ -7,9 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use app::access::{policy, Access};
-use app::App;
 use common::{basic, spawn_app, Reply, TestApp, ADMIN};
-use leptos_axum::generate_route_list;
 use okrflow_engine::accounts::{audit, tokens, AuditQuery, Role};
 
 const PASSWORD: &str = "a long password";
@@ -17,7 +15,7 @@ const PASSWORD: &str = "a long password";
 /// Every route the router serves: Leptos pages, server functions and the plain axum routes.
 fn routes_from_router() -> Vec<(String, bool)> {
     let mut routes: Vec<(String, bool)> =
-        generate_route_list(App).into_iter().map(|r| (r.path().to_string(), false)).collect();
+        okrflow_server::routes::route_list().into_iter().map(|r| (r.path().to_string(), false)).collect();
     routes.extend(leptos::server_fn::axum::server_fn_paths().map(|(p, _)| (p.to_string(), true)));
     for plain in ["/healthz", "/readyz", "/metrics"] {
         routes.push((plain.to_string(), false));

@@ -7,14 +7,14 @@ pub mod metrics;
 pub mod server_fns;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::{shell, App};
 use axum::routing::get;
 use axum::{middleware, Router};
 use http::{HeaderName, Request};
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -35,9 +35,17 @@ impl MakeRequestId for Counter {
     }
 }
 
+/// The app's routes, generated once per process. Generating them renders the app with resource
+/// loading switched off through a process-wide flag in Leptos, which would stall pages being
+/// rendered at the same moment by another router in the process (as in the test suite).
+pub fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let engine = state.engine.clone();
     let options = state.leptos_options.clone();
     let pages = Router::<AppState>::new()
