@@ -21,7 +21,8 @@ pub struct StorageArgs {
 
     /// Database URL. Default: SQLite at <data-dir>/okrflow.db. Postgres is recognised, and
     /// refused with a clear message until the scale-out work lands.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", value_parser = parse_database_url)]
+    // hide_env_values: a URL may carry a password, and --help would print it.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL", value_parser = parse_database_url)]
     pub database_url: Option<String>,
 }
 

@@ -61,6 +61,15 @@ fn unknown_flags_and_bad_values_exit_2_naming_the_flag() {
 }
 
 #[test]
+fn help_never_prints_a_database_password_from_the_environment() {
+    let out = okrflow().arg("--help").env("DATABASE_URL", "postgres://okr:s3cret@db/okr").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("DATABASE_URL"), "{help}");
+    assert!(!help.contains("s3cret"), "{help}");
+}
+
+#[test]
 fn an_unusable_data_dir_fails_at_start_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain-file");
