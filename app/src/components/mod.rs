@@ -16,3 +16,10 @@ pub fn error_text(e: &ServerFnError) -> String {
         other => other.to_string(),
     }
 }
+
+/// A server function's failure, shown where its result would be and announced to screen readers.
+#[leptos::component]
+pub fn ErrorNote(error: ServerFnError) -> impl leptos::prelude::IntoView {
+    use leptos::prelude::*;
+    view! { <p class="error" role="alert">{error_text(&error)}</p> }
+}

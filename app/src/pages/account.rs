@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use okrflow_engine::accounts::TokenView;
 use okrflow_engine::logs::format_timestamp;
 
-use crate::components::error_text;
 use crate::components::table::TableHead;
+use crate::components::ErrorNote;
 
 #[server]
 pub async fn change_password(current: String, new_password: String, confirm: String) -> Result<(), ServerFnError> {
@@ -126,7 +126,7 @@ pub fn AccountPage() -> impl IntoView {
                                 }
                                     .into_any()
                             }
-                            Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                         })
                 }}
                 <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
@@ -134,7 +134,7 @@ pub fn AccountPage() -> impl IntoView {
                         tokens
                             .get()
                             .map(|result| match result {
-                                Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                                Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                                 Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
                                 Ok(list) => view! { <TokenTable tokens=list revoke=revoke/> }.into_any(),
                             })
@@ -159,7 +159,7 @@ pub fn AccountPage() -> impl IntoView {
                     </label>
                     <button type="submit" class="button">"Change password"</button>
                 </ActionForm>
-                {move || change.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+                {move || change.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNote error=e/> })}
             </section>
 
             <section class="panel" aria-labelledby="sessions-title">

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use okrflow_engine::accounts::{AuditEntry, Role, UserView};
 use okrflow_engine::logs::format_timestamp;
 
-use crate::components::error_text;
 use crate::components::table::TableHead;
+use crate::components::ErrorNote;
 
 #[server]
 pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
@@ -145,9 +145,9 @@ pub fn UsersPage() -> impl IntoView {
                     </label>
                     <button type="submit" class="button">"Create user"</button>
                 </ActionForm>
-                {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+                {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNote error=e/> })}
             </section>
-            {move || last_error().map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+            {move || last_error().map(|e| view! { <ErrorNote error=e/> })}
             {move || {
                 reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="notice" role="status">"Password reset; that user's sessions ended."</p> })
             }}
@@ -156,7 +156,7 @@ pub fn UsersPage() -> impl IntoView {
                     users
                         .get()
                         .map(|result| match result {
-                            Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                             Ok(list) => view! { <UserTable users=list set_role set_disabled reset/> }.into_any(),
                         })
                 }}
@@ -273,7 +273,7 @@ pub fn AuditPage() -> impl IntoView {
                     entries
                         .get()
                         .map(|result| match result {
-                            Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                             Ok(list) if list.is_empty() => view! { <p class="muted">"No entries match."</p> }.into_any(),
                             Ok(list) => {
                                 view! {

@@ -10,6 +10,7 @@ use okrflow_engine::logs::{format_timestamp, LogEntry, LogLevel};
 use serde::{Deserialize, Serialize};
 
 use crate::components::table::TableHead;
+use crate::components::ErrorNote;
 use crate::refresh::use_refresh;
 
 /// Where entries come from.
@@ -186,7 +187,7 @@ pub fn LogsPage() -> impl IntoView {
                     first_page
                         .get()
                         .map(|result| match result {
-                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                             Ok(page) => view! { <LogTable first=page.entries newer=newer/> }.into_any(),
                         })
                 }}

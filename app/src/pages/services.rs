@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use crate::components::status_pill::get_system_status;
 use crate::components::table::TableHead;
+use crate::components::ErrorNote;
 use crate::refresh::use_refresh;
 
 #[component]
@@ -46,7 +47,7 @@ pub fn ServicesPage() -> impl IntoView {
                                 }
                                     .into_any()
                             }
-                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                         })
                 }}
             </Transition>
