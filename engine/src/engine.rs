@@ -1,6 +1,6 @@
 //! [`Engine`]: the one handle that the web server, its server functions and (later) workers
-//! share. It owns the data directory, the database and the log store, and answers "how is the
-//! system doing".
+//! share. It owns the data directory, the database, the log store, the metrics sampler, the
+//! external checks and the registry of components, and answers "how is the system doing".
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,11 +10,14 @@ use crate::accounts::ratelimit::LoginLimiter;
 use crate::accounts::users::{self, FirstAdmin};
 use crate::accounts::AccountError;
 use crate::db::{Database, DatabaseUrl, DbError};
-use crate::health::{ComponentHealth, Health, SystemStatus};
+use crate::health::{ComponentHealth, SystemStatus};
 use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
-
-/// How long the database may take to answer a health ping before it counts as down.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::monitoring::checks::{CheckError, CheckSpec, Checks};
+use crate::monitoring::sampler::Sampler;
+use crate::monitoring::services::{
+    Component, ComponentState, DatabaseComponent, LogStoreComponent, Registry, SamplerComponent,
+};
+use crate::monitoring::{ServiceKind, ServiceView};
 /// Every page shows the status pill (and the overview shows it again): one measurement serves
 /// all of them for this long, instead of a database ping per render. `/readyz` always pings.
 const STATUS_TTL: Duration = Duration::from_secs(1);
@@ -38,6 +41,19 @@ pub enum EngineError {
     Db(#[from] DbError),
     #[error("cannot create the first admin: {0}")]
     FirstAdmin(#[from] AccountError),
+    #[error("cannot load the external checks: {0}")]
+    Checks(#[from] CheckError),
+}
+
+/// Why a Services control was not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no service named '{0}'")]
+    UnknownService(String),
+    #[error("service '{service}' has no control '{control}'; it offers: {offered}")]
+    UnknownControl { service: String, control: String, offered: String },
+    #[error("{service}: {message}")]
+    Failed { service: String, message: String },
 }
 
 /// The shared engine handle. Cloning is cheap and shares everything.
@@ -50,8 +66,11 @@ struct Inner {
     data_dir: PathBuf,
     db: Database,
     logs: LogBuffer,
-    log_store: LogStore,
+    log_store: Arc<LogStore>,
     login_limiter: LoginLimiter,
+    sampler: Sampler,
+    checks: Checks,
+    components: Registry,
     started: Instant,
     /// The last measured components and when.
     status_cache: std::sync::Mutex<Option<(Instant, Vec<ComponentHealth>)>>,
@@ -85,7 +104,14 @@ impl Engine {
         let db = Database::connect(&url).await?;
         db.migrate().await?;
         let first_admin = users::ensure_first_admin(&db, &options.data_dir, options.admin_password.as_deref()).await?;
-        let log_store = LogStore::spawn(db.clone(), receiver);
+        let log_store = Arc::new(LogStore::spawn(db.clone(), receiver));
+        let checks = Checks::start(db.clone()).await?;
+        let sampler = Sampler::spawn(Some(db.clone()));
+        let started = Instant::now();
+        let components = Registry::default();
+        components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));
+        components.register(Arc::new(LogStoreComponent { store: log_store.clone(), started }));
+        components.register(Arc::new(SamplerComponent { sampler: sampler.clone(), started }));
         tracing::info!(database = %db.url(), data_dir = %options.data_dir.display(), "engine started");
         let inner = Inner {
             data_dir: options.data_dir,
@@ -93,7 +119,10 @@ impl Engine {
             logs,
             log_store,
             login_limiter: LoginLimiter::default(),
-            started: Instant::now(),
+            sampler,
+            checks,
+            components,
+            started,
             status_cache: std::sync::Mutex::new(None),
         };
         Ok((Engine { inner: Arc::new(inner) }, first_admin))
@@ -150,14 +179,93 @@ impl Engine {
         self.inner.started.elapsed()
     }
 
-    /// The database's health, measured now.
+    /// The database's health, measured now (`/readyz`).
     pub async fn database_health(&self) -> ComponentHealth {
-        let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.inner.db.ping()).await {
-            Ok(Ok(took)) => (Health::Healthy, format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3)),
-            Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
-            Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
-        };
-        ComponentHealth { name: "database".into(), health, detail }
+        let db = DatabaseComponent { db: self.inner.db.clone(), started: self.inner.started };
+        let state = db.state().await;
+        ComponentHealth { name: db.name().to_string(), health: state.health, detail: state.detail }
+    }
+
+    /// The metrics sampler: live samples, the in-memory hour, pause and resume.
+    pub fn sampler(&self) -> &Sampler {
+        &self.inner.sampler
+    }
+
+    /// Where later capabilities (and the server) register their components.
+    pub fn components(&self) -> &Registry {
+        &self.inner.components
+    }
+
+    pub fn checks(&self) -> &Checks {
+        &self.inner.checks
+    }
+
+    /// Adds an external check; its name must differ from every service's.
+    pub async fn add_check(&self, spec: CheckSpec, created_by: &str) -> Result<i64, CheckError> {
+        let id = self.inner.checks.add(spec, created_by, &self.inner.components.names()).await?;
+        self.forget_status();
+        Ok(id)
+    }
+
+    /// Removes an external check; returns its name.
+    pub async fn remove_check(&self, id: i64) -> Result<String, CheckError> {
+        let name = self.inner.checks.remove(id).await?;
+        self.forget_status();
+        Ok(name)
+    }
+
+    /// Every service, okrflow's own first, then the external checks, each measured now.
+    pub async fn services(&self) -> Vec<ServiceView> {
+        let mut views = Vec::new();
+        for c in self.inner.components.all() {
+            let ComponentState { health, detail, uptime_secs } = c.state().await;
+            views.push(ServiceView {
+                name: c.name().to_string(),
+                kind: ServiceKind::Internal,
+                health,
+                detail,
+                uptime_secs,
+                controls: c.controls(),
+                check: None,
+            });
+        }
+        let now = crate::now_ms();
+        views.extend(self.inner.checks.list().into_iter().map(|c| ServiceView {
+            name: c.name,
+            kind: ServiceKind::External,
+            health: c.health,
+            detail: c.detail,
+            uptime_secs: c.since_ms.map(|t| ((now - t) / 1000).max(0) as u64),
+            controls: Vec::new(),
+            check: Some(c.view),
+        }));
+        views
+    }
+
+    /// Runs a control of a service on behalf of `actor`; says what was done.
+    pub async fn control(&self, service: &str, control: &str, actor: &str) -> Result<String, ControlError> {
+        let component =
+            self.inner.components.find(service).ok_or_else(|| ControlError::UnknownService(service.to_string()))?;
+        let offered = component.controls();
+        if !offered.iter().any(|c| c.id == control) {
+            let offered = offered.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(ControlError::UnknownControl {
+                service: service.to_string(),
+                control: control.to_string(),
+                offered: if offered.is_empty() { "nothing".into() } else { offered },
+            });
+        }
+        let result = component
+            .act(control, actor)
+            .await
+            .map_err(|message| ControlError::Failed { service: service.to_string(), message });
+        self.forget_status();
+        result
+    }
+
+    /// The next status asks every component again (after a control or a check changed).
+    fn forget_status(&self) {
+        *self.inner.status_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Every component's health and the overall status the navbar pill shows, measured at most
@@ -180,20 +288,23 @@ impl Engine {
     }
 
     async fn measure_components(&self) -> Vec<ComponentHealth> {
-        let stats = self.log_store_stats();
-        let log_store = match &stats.last_error {
-            Some(e) => ComponentHealth { name: "log store".into(), health: Health::Degraded, detail: e.clone() },
-            None => ComponentHealth {
-                name: "log store".into(),
-                health: Health::Healthy,
-                detail: format!("{} warnings and errors stored, {} dropped (queue full)", stats.written, stats.dropped),
-            },
-        };
-        vec![self.database_health().await, log_store]
+        self.services()
+            .await
+            .into_iter()
+            .map(|s| ComponentHealth { name: s.name, health: s.health, detail: s.detail })
+            .collect()
+    }
+
+    /// Ends live streams and background checks so the server can stop; called when shutdown
+    /// begins, before in-flight requests are awaited.
+    pub fn begin_shutdown(&self) {
+        self.inner.sampler.close();
+        self.inner.checks.stop();
     }
 
     /// Flushes the log store and closes the database. Call once, after the server has stopped.
     pub async fn shutdown(&self) {
+        self.begin_shutdown();
         self.inner.log_store.shutdown().await;
         self.inner.db.close().await;
     }
@@ -202,6 +313,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::Health;
 
     #[tokio::test]
     async fn starts_on_an_empty_data_dir_and_reports_healthy() {

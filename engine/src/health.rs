@@ -60,21 +60,6 @@ impl SystemStatus {
     }
 }
 
-/// "3d 4h", "2h 5m", "42s": uptime as a person reads it. Deterministic, so the server's render
-/// and the browser's hydration agree.
-pub fn format_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m {s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,13 +91,5 @@ mod tests {
     fn all_healthy_reads_so() {
         let s = SystemStatus::from_components(vec![c("database", Health::Healthy)], 0, "x");
         assert_eq!(s.headline(), "All systems healthy");
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(format_duration(42), "42s");
-        assert_eq!(format_duration(125), "2m 5s");
-        assert_eq!(format_duration(3 * 3600 + 120), "3h 2m");
-        assert_eq!(format_duration(2 * 86_400 + 5 * 3600), "2d 5h");
     }
 }

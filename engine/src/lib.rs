@@ -6,6 +6,10 @@
 //! - [`logs`]: log entries; with `runtime`, the in-memory ring buffer, the tracing layer that
 //!   fills it, and the writer that keeps warnings and errors in the database.
 //! - [`health`]: the health of okrflow's components and the overall status derived from them.
+//! - [`monitoring`]: the one-second system samples, chart series and ranges, the Services
+//!   page's view; with `runtime`, the sysinfo sampler, the stored minute history, external
+//!   checks and the registry of components with their controls.
+//! - [`units`]: bytes, rates and durations as people read them.
 //! - [`db`] (`runtime`): the database handle, URL parsing, embedded migrations.
 //! - [`engine`] (`runtime`): [`Engine`], the one handle the web server, server functions and
 //!   (later) workers share.
@@ -13,12 +17,14 @@
 //! Without the `runtime` feature only plain serde types remain, so the browser bundle can use
 //! the same types as the server without compiling sqlx or tokio to wasm.
 //!
-//! Capabilities still to come live here under their own names: `files`, `monitoring`,
+//! Capabilities still to come live here under their own names: `files`,
 //! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models).
 
 pub mod accounts;
 pub mod health;
 pub mod logs;
+pub mod monitoring;
+pub mod units;
 
 #[cfg(feature = "runtime")]
 pub mod db;
@@ -26,7 +32,7 @@ pub mod db;
 mod engine;
 
 #[cfg(feature = "runtime")]
-pub use engine::{prepare_data_dir, Engine, EngineError, EngineOptions};
+pub use engine::{prepare_data_dir, ControlError, Engine, EngineError, EngineOptions};
 
 /// Milliseconds since the Unix epoch, now: the time unit of every stored timestamp.
 #[cfg(feature = "runtime")]
