@@ -32,7 +32,7 @@ fn path<T: ServerFn>() -> String {
 
 /// Every route and server function with its minimum role.
 pub fn policy() -> Vec<(String, Access)> {
-    use crate::pages::{account, admin, login, logs, overview};
+    use crate::pages::{account, admin, login, logs, monitoring, overview, services};
     use Access::*;
     use Role::*;
 
@@ -51,6 +51,12 @@ pub fn policy() -> Vec<(String, Access)> {
         (path::<crate::components::status_pill::GetSystemStatus>(), AtLeast(Viewer)),
         (path::<overview::GetOverview>(), AtLeast(Viewer)),
         (path::<logs::ListLogs>(), AtLeast(Viewer)),
+        (path::<crate::live::StreamMetrics>(), AtLeast(Viewer)),
+        (path::<monitoring::GetMetricHistory>(), AtLeast(Viewer)),
+        (path::<services::ListServices>(), AtLeast(Viewer)),
+        (path::<services::RunServiceControl>(), AtLeast(Admin)),
+        (path::<services::AddServiceCheck>(), AtLeast(Admin)),
+        (path::<services::RemoveServiceCheck>(), AtLeast(Admin)),
         (path::<account::LogoutEverywhere>(), AtLeast(Viewer)),
         (path::<account::ChangePassword>(), AtLeast(Viewer)),
         (path::<account::ListTokens>(), AtLeast(Viewer)),

@@ -36,6 +36,7 @@ pub mod access;
 pub mod components;
 pub mod cookies;
 pub mod layout;
+pub mod live;
 pub mod nav;
 pub mod pages;
 pub mod refresh;

@@ -41,6 +41,10 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
+    /// All requests, for the web server's line on the Services page.
+    total: std::sync::atomic::AtomicU64,
+    /// The monitoring gauges, refreshed from the engine on each scrape.
+    pub system: crate::system_metrics::SystemMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -68,15 +72,21 @@ impl HttpMetrics {
         let build = Family::<BuildLabels, Gauge>::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into() }).set(1);
         registry.register("build_info", "The running okrflow version", build);
-        HttpMetrics { registry, requests, latency }
+        let system = crate::system_metrics::SystemMetrics::register(&mut registry);
+        HttpMetrics { registry, requests, latency, total: Default::default(), system }
     }
 
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
     }
 
+    pub fn requests_total(&self) -> u64 {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Records one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.requests.get_or_create(&RequestLabels { method: method.into(), route: route.into(), status }).inc();
         self.latency.get_or_create(&RouteLabels { method: method.into(), route: route.into() }).observe(seconds);
     }

@@ -11,6 +11,7 @@
 //! - [`routes`]: the axum router: Leptos pages and server functions, `/healthz`, `/readyz`,
 //!   `/metrics`, static files.
 //! - [`http_metrics`]: Prometheus counters and latency histograms per route and status.
+//! - [`system_metrics`]: the monitoring gauges (machine, okrflow's process, sampler, services).
 //! - [`security_headers`]: CSP fallback, no framing, nosniff, referrer policy on every response.
 
 pub mod access;
@@ -21,4 +22,5 @@ pub mod routes;
 pub mod security_headers;
 pub mod startup;
 pub mod state;
+pub mod system_metrics;
 pub mod telemetry;

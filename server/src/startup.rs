@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 use okrflow_engine::accounts::users::FirstAdmin;
+use okrflow_engine::health::Health;
 use okrflow_engine::logs::{LogBuffer, LogReceiver};
+use okrflow_engine::monitoring::services::{BoxFuture, Component, ComponentState};
 use okrflow_engine::{Engine, EngineOptions};
 use tokio::net::TcpListener;
 
@@ -72,7 +74,14 @@ impl Application {
             .reload_port(reload_port())
             .build();
         let access = AccessControl::new(engine.clone(), config.site_root.clone(), config.metrics_public);
-        let state = AppState { leptos_options, engine: engine.clone(), metrics: Arc::new(HttpMetrics::new()), access };
+        let metrics = Arc::new(HttpMetrics::new());
+        engine.components().register(Arc::new(WebServer {
+            addr,
+            started: std::time::Instant::now(),
+            metrics: metrics.clone(),
+            sampler: engine.sampler().clone(),
+        }));
+        let state = AppState { leptos_options, engine: engine.clone(), metrics, access };
         let router = routes::router(state);
         Ok(Application { listener, router, engine, addr })
     }
@@ -94,9 +103,12 @@ impl Application {
         tracing::info!("okrflow {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
 
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let closing = engine.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutdown requested: finishing in-flight requests");
+            // Live metric streams never finish by themselves: end them so the server can stop.
+            closing.begin_shutdown();
             let _ = stopping_tx.send(true);
         };
         // Leptos streams pages in several writes; without TCP_NODELAY, Nagle's algorithm and the
@@ -119,6 +131,32 @@ impl Application {
         engine.shutdown().await;
         tracing::info!("okrflow stopped");
         Ok(())
+    }
+}
+
+/// The web server on the Services page: where it listens, what it has served. It has no
+/// controls: stopping it from its own page would leave nothing to restart it from.
+struct WebServer {
+    addr: SocketAddr,
+    started: std::time::Instant,
+    metrics: Arc<HttpMetrics>,
+    sampler: okrflow_engine::monitoring::sampler::Sampler,
+}
+
+impl Component for WebServer {
+    fn name(&self) -> &str {
+        "web server"
+    }
+
+    fn state(&self) -> BoxFuture<'_, ComponentState> {
+        let detail = format!(
+            "listening on http://{} · {} requests served · {} live metric streams",
+            self.addr,
+            self.metrics.requests_total(),
+            self.sampler.stats().subscribers
+        );
+        let uptime_secs = Some(self.started.elapsed().as_secs());
+        Box::pin(async move { ComponentState { health: Health::Healthy, detail, uptime_secs } })
     }
 }
 

@@ -1,8 +1,11 @@
-//! Reusable view pieces: icons, the status pill, stat cards and empty states.
+//! Reusable view pieces: icons, the status pill, stat cards, empty states, tables, SVG line
+//! charts and the live system charts and cards built on them.
 
 pub mod card;
+pub mod chart;
 pub mod empty_state;
 pub mod icons;
+pub mod live_charts;
 pub mod status_pill;
 pub mod table;
 

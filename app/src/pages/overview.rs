@@ -1,11 +1,20 @@
-//! Overview (`/`): what is measured today — system status, uptime, the database, recent
-//! warnings and errors — and an honest list of the capabilities still to come.
+//! Overview (`/`): the machine now (CPU, memory, disk, network, each against five minutes ago)
+//! with live CPU and memory charts, the services summary, uptime, the database, recent warnings
+//! and errors, and an honest list of the capabilities still to come.
 
 use leptos::prelude::*;
-use okrflow_engine::health::{format_duration, Health, SystemStatus};
+use okrflow_engine::health::{Health, SystemStatus};
+use okrflow_engine::units::{format_bytes, format_duration};
 use serde::{Deserialize, Serialize};
 
 use crate::components::card::StatCard;
+use crate::components::live_charts::{collect_live, MetricCards, SystemCharts, CPU, MEMORY};
+use crate::components::ErrorNote;
+use crate::live::use_live_feed;
+use crate::pages::monitoring::get_metric_history;
+use okrflow_engine::monitoring::Range;
+
+const OVERVIEW_CHARTS: [crate::components::live_charts::ChartSpec; 2] = [CPU, MEMORY];
 use crate::refresh::use_refresh;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,29 +46,38 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
     })
 }
 
-/// "1.2 MB" from bytes (decimal units, as file managers show them).
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let refresh = use_refresh();
     let overview = Resource::new(move || refresh.get(), |_| get_overview());
+    let feed = use_live_feed();
+    let live = collect_live(feed);
+    let history = Resource::new(
+        move || (refresh.get(), feed.connections.get() > 1),
+        |_| get_metric_history(Range::FiveMinutes.key().to_string()),
+    );
 
     view! {
         <div class="page overview">
+            <Transition fallback=|| view! { <p class="loading">"Measuring…"</p> }>
+                {move || {
+                    history
+                        .get()
+                        .map(|result| match result {
+                            Ok(h) => {
+                                let charts = h.clone();
+                                view! {
+                                    <MetricCards history=h live=live.into()/>
+                                    <div class="chart-grid">
+                                        <SystemCharts history=charts live=live.into() charts=&OVERVIEW_CHARTS/>
+                                    </div>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        })
+                }}
+            </Transition>
             <Transition fallback=|| view! { <p class="loading">"Measuring…"</p> }>
                 {move || {
                     overview
@@ -81,7 +99,6 @@ pub fn OverviewPage() -> impl IntoView {
                 <ul class="coming-list">
                     <li><a href="/files">"Files"</a>" — upload, profile and convert CSV, Excel, JSON and archives."</li>
                     <li><a href="/pipelines">"Pipelines"</a>" — ingestion, validation, training and monitoring runs."</li>
-                    <li><a href="/monitoring">"Monitoring"</a>" — live CPU, memory, disk and network charts."</li>
                     <li><a href="/experiments">"Experiments"</a>" — MLflow-compatible tracking of runs, params and metrics."</li>
                     <li><a href="/models">"Models"</a>" — OKR success classifiers and their versions."</li>
                 </ul>
@@ -111,9 +128,9 @@ fn OverviewCards(overview: Overview) -> impl IntoView {
     view! {
         <section class="cards" aria-label="System summary">
             <StatCard
-                label="System status"
+                label="Services"
                 value=status.headline()
-                detail=format!("{} components checked", status.components.len())
+                detail=services_summary(status)
                 href="/services"
                 tone=tone
             />
@@ -145,14 +162,14 @@ fn OverviewCards(overview: Overview) -> impl IntoView {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::format_bytes;
-
-    #[test]
-    fn bytes_read_in_decimal_units() {
-        assert_eq!(format_bytes(512), "512 B");
-        assert_eq!(format_bytes(1_500), "1.5 KB");
-        assert_eq!(format_bytes(2_000_000_000), "2.0 GB");
+/// "6 services: 5 healthy, 1 degraded".
+fn services_summary(status: &SystemStatus) -> String {
+    let count = |h: Health| status.components.iter().filter(|c| c.health == h).count();
+    let mut parts = vec![format!("{} healthy", count(Health::Healthy))];
+    for h in [Health::Degraded, Health::Critical] {
+        if count(h) > 0 {
+            parts.push(format!("{} {}", count(h), h.label()));
+        }
     }
+    format!("{} services: {}", status.components.len(), parts.join(", "))
 }

@@ -86,7 +86,14 @@ impl CheckSpec {
                 TIMEOUT_MS.end()
             ));
         }
-        Ok(CheckSpec { name: name.to_string(), kind, target: target.to_string(), expected_status, interval_secs, timeout_ms })
+        Ok(CheckSpec {
+            name: name.to_string(),
+            kind,
+            target: target.to_string(),
+            expected_status,
+            interval_secs,
+            timeout_ms,
+        })
     }
 }
 
@@ -135,7 +142,9 @@ pub async fn probe(client: &reqwest::Client, spec: &CheckSpec) -> CheckResult {
 async fn attempt(client: &reqwest::Client, spec: &CheckSpec) -> Result<(), String> {
     match spec.kind {
         CheckKind::Tcp => {
-            tokio::net::TcpStream::connect(&spec.target).await.map_err(|e| format!("connect to {}: {e}", spec.target))?;
+            tokio::net::TcpStream::connect(&spec.target)
+                .await
+                .map_err(|e| format!("connect to {}: {e}", spec.target))?;
             Ok(())
         }
         CheckKind::Http => {
@@ -292,7 +301,9 @@ impl Checks {
                 let last = state.results.back();
                 let (health, detail) = match last {
                     None => (Health::Healthy, "not checked yet".to_string()),
-                    Some(res) if res.ok => (Health::Healthy, format!("{} in {:.1} ms", describe(&r.spec), res.latency_ms)),
+                    Some(res) if res.ok => {
+                        (Health::Healthy, format!("{} in {:.1} ms", describe(&r.spec), res.latency_ms))
+                    }
                     Some(res) => (
                         Health::Degraded,
                         format!("{} failed: {}", describe(&r.spec), res.error.clone().unwrap_or_default()),

@@ -16,8 +16,8 @@ use tokio::sync::{broadcast, watch};
 use super::rates::Counters;
 use super::series::{downsample, summarise};
 use super::{
-    history, DiskSample, Metric, MetricHistory, NetworkSample, Point, ProcessSample, Range, Sample, Series, CHART_POINTS,
-    LIVE_SAMPLES as RING,
+    history, DiskSample, Metric, MetricHistory, NetworkSample, Point, ProcessSample, Range, Sample, Series,
+    CHART_POINTS, LIVE_SAMPLES as RING,
 };
 use crate::db::Database;
 

@@ -191,7 +191,8 @@ impl Component for SamplerComponent {
         let stats = self.sampler.stats();
         let uptime = self.started.elapsed();
         Box::pin(async move {
-            let per_sample_ms = if stats.samples > 0 { stats.busy.as_secs_f64() * 1e3 / stats.samples as f64 } else { 0.0 };
+            let per_sample_ms =
+                if stats.samples > 0 { stats.busy.as_secs_f64() * 1e3 / stats.samples as f64 } else { 0.0 };
             let share = stats.busy.as_secs_f64() * 100.0 / uptime.as_secs_f64().max(1.0);
             let cost = format!(
                 "{} samples, {per_sample_ms:.2} ms each ({share:.2} % of a core); {} live subscribers",
@@ -200,7 +201,10 @@ impl Component for SamplerComponent {
             let age_ms = stats.last_sample_ms.map(|t| crate::now_ms() - t);
             let (health, detail) = if let Some((by, at)) = &stats.paused {
                 let ago = ((crate::now_ms() - at) / 1000).max(0) as u64;
-                (Health::Degraded, format!("paused by {by} {} ago; charts are not moving · {cost}", format_duration(ago)))
+                (
+                    Health::Degraded,
+                    format!("paused by {by} {} ago; charts are not moving · {cost}", format_duration(ago)),
+                )
             } else if let Some(e) = &stats.last_error {
                 (Health::Degraded, format!("{e} · {cost}"))
             } else if age_ms.is_some_and(|a| a > 5_000) || (age_ms.is_none() && uptime > Duration::from_secs(5)) {
