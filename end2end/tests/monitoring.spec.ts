@@ -13,6 +13,7 @@ async function lastSampleTime(page: Page, chart = "chart-cpu"): Promise<number> 
 async function serviceControl(page: Page, service: string, label: string, says: RegExp) {
   await page.goto("/services");
   await waitForHydration(page);
+  await expect(page.getByTestId("internal-services")).toHaveAttribute("data-ready", "true");
   const row = page.locator(`tr[data-service="${service}"]`);
   await row.getByRole("button", { name: label }).click();
   await expect(page.getByTestId("service-notice")).toHaveText(says);

@@ -82,7 +82,9 @@ async fn two_subscribers_receive_the_same_samples_and_a_leaver_is_dropped() {
 async fn services(app: &TestApp) -> Vec<ServiceView> {
     let reply = app.post_form("/api/list_services", vec![]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    serde_json::from_str(&reply.body).expect("services as JSON")
+    let now: app::pages::services::ServicesNow = serde_json::from_str(&reply.body).expect("services as JSON");
+    assert!(now.can_control, "the admin may use the controls");
+    now.services
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -59,36 +59,30 @@ pub fn OverviewPage() -> impl IntoView {
 
     view! {
         <div class="page overview">
+            // One boundary for both resources, each read before branching, so the server sends
+            // the page in one piece (two boundaries here hydrated out of step now and then).
             <Transition fallback=|| view! { <p class="loading">"Measuring…"</p> }>
                 {move || {
-                    history
-                        .get()
-                        .map(|result| match result {
-                            Ok(h) => {
-                                let charts = h.clone();
-                                view! {
-                                    <MetricCards history=h live=live.into()/>
-                                    <div class="chart-grid">
-                                        <SystemCharts history=charts live=live.into() charts=&OVERVIEW_CHARTS/>
-                                    </div>
-                                }
-                                    .into_any()
+                    let (history, overview) = (history.get(), overview.get());
+                    let (history, overview) = (history?, overview?);
+                    let machine = match history {
+                        Ok(h) => {
+                            let charts = h.clone();
+                            view! {
+                                <MetricCards history=h live=live.into()/>
+                                <div class="chart-grid">
+                                    <SystemCharts history=charts live=live.into() charts=&OVERVIEW_CHARTS/>
+                                </div>
                             }
-                            Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                        })
-                }}
-            </Transition>
-            <Transition fallback=|| view! { <p class="loading">"Measuring…"</p> }>
-                {move || {
-                    overview
-                        .get()
-                        .map(|result| match result {
-                            Ok(o) => view! { <OverviewCards overview=o/> }.into_any(),
-                            Err(e) => {
-                                view! { <p class="error" role="alert">"Could not load the overview: " {e.to_string()}</p> }
-                                    .into_any()
-                            }
-                        })
+                                .into_any()
+                        }
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    };
+                    let system = match overview {
+                        Ok(o) => view! { <OverviewCards overview=o/> }.into_any(),
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    };
+                    Some(view! { {machine} {system} })
                 }}
             </Transition>
             <section class="coming" aria-labelledby="coming-title">
@@ -128,7 +122,7 @@ fn OverviewCards(overview: Overview) -> impl IntoView {
     view! {
         <section class="cards" aria-label="System summary">
             <StatCard
-                label="Services"
+                label="System status"
                 value=status.headline()
                 detail=services_summary(status)
                 href="/services"

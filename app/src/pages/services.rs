@@ -12,10 +12,18 @@ use crate::components::table::TableHead;
 use crate::components::ErrorNote;
 use crate::refresh::use_refresh;
 
-/// Every service, measured now.
+/// The Services page's data: every service, measured now, and whether the caller may use the
+/// controls (admins).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServicesNow {
+    pub services: Vec<ServiceView>,
+    pub can_control: bool,
+}
+
 #[server]
-pub async fn list_services() -> Result<Vec<ServiceView>, ServerFnError> {
-    Ok(crate::server::engine()?.services().await)
+pub async fn list_services() -> Result<ServicesNow, ServerFnError> {
+    let can_control = crate::server::principal().is_some_and(|p| p.role >= Role::Admin);
+    Ok(ServicesNow { services: crate::server::engine()?.services().await, can_control })
 }
 
 /// Runs a control of one of okrflow's components; answers what was done.
@@ -139,17 +147,24 @@ pub fn ServicesPage() -> impl IntoView {
     );
     let is_admin = Resource::new(|| (), |_| crate::pages::login::get_session());
     let admin = move || is_admin.get().and_then(|r| r.ok()).flatten().is_some_and(|s| s.role >= Role::Admin);
-    // Whatever the last control or change said, success or refusal.
-    let said = move || {
-        let latest = [
-            control.value().get().map(|r| r.map(|s| s)),
-            remove.value().get().map(|r| r.map(|s| s)),
-            add.value()
-                .get()
-                .map(|r| r.map(|_| "Check added; its first result arrives within its timeout".to_string())),
-        ];
-        latest.into_iter().flatten().last()
-    };
+    // Whatever the latest control or change said, success or refusal.
+    let notice = RwSignal::new(None::<Result<String, ServerFnError>>);
+    Effect::new(move |_| {
+        if let Some(result) = control.value().get() {
+            notice.set(Some(result));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = remove.value().get() {
+            notice.set(Some(result));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = add.value().get() {
+            notice.set(Some(result.map(|_| "Check added; its first result arrives within its timeout".to_string())));
+        }
+    });
+    let said = move || notice.get();
 
     view! {
         <div class="page services">
@@ -165,10 +180,10 @@ pub fn ServicesPage() -> impl IntoView {
                     services
                         .get()
                         .map(|result| match result {
-                            Ok(list) => {
-                                let admin = admin();
+                            Ok(now) => {
+                                let admin = now.can_control;
                                 let (internal, external): (Vec<_>, Vec<_>) =
-                                    list.into_iter().partition(|s| s.kind == ServiceKind::Internal);
+                                    now.services.into_iter().partition(|s| s.kind == ServiceKind::Internal);
                                 view! {
                                     <section aria-labelledby="own-title">
                                         <h2 id="own-title">"okrflow"</h2>
@@ -178,7 +193,6 @@ pub fn ServicesPage() -> impl IntoView {
                                         <h2 id="ext-title">"External dependencies"</h2>
                                         <ExternalTable checks=external remove admin/>
                                     </section>
-
                                 }
                                     .into_any()
                             }
@@ -199,8 +213,11 @@ fn badge(s: &ServiceView) -> impl IntoView {
 
 #[component]
 fn InternalTable(services: Vec<ServiceView>, control: ServerAction<RunServiceControl>, admin: bool) -> impl IntoView {
+    // "true" once this table is hydrated and its buttons answer (tests wait for it).
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
     view! {
-        <table class="table" data-testid="internal-services">
+        <table class="table" data-testid="internal-services" data-ready=move || ready.get().to_string()>
             <TableHead columns=&["Component", "Health", "Up", "Detail", "Controls"]/>
             <tbody>
                 {services
@@ -256,8 +273,10 @@ fn ExternalTable(checks: Vec<ServiceView>, remove: ServerAction<RemoveServiceChe
         }
         .into_any();
     }
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
     view! {
-        <table class="table" data-testid="external-services">
+        <table class="table" data-testid="external-services" data-ready=move || ready.get().to_string()>
             <TableHead columns=&["Name", "Health", "Target", "Latency (recent)", "Last error", ""]/>
             <tbody>
                 {checks

@@ -252,8 +252,10 @@ impl Probe {
             last: Instant::now(),
             rounds: 0,
         };
-        // CPU usage is a difference between two readings: take the first one now.
+        // CPU usage is a difference between two readings: take the first one now, and leave the
+        // minimum interval sysinfo needs before the next (sooner gives NaN).
         probe.measure();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
         Ok(probe)
     }
 
@@ -272,7 +274,7 @@ impl Probe {
             );
             let p = system.process(pid)?;
             Some(ProcessSample {
-                cpu_percent: p.cpu_usage(),
+                cpu_percent: if p.cpu_usage().is_finite() { p.cpu_usage() } else { 0.0 },
                 rss: p.memory(),
                 threads: p.tasks().map(|t| t.len() as u32).unwrap_or(1),
                 open_files: p.open_files().map(|n| n as u32),
@@ -331,11 +333,14 @@ impl Probe {
         self.counters.retain(&seen);
 
         let load = System::load_average().map(|l| [l.one, l.five, l.fifteen]).unwrap_or_default();
+        // JSON has no NaN (it would arrive as null and fail to parse): a reading that is not a
+        // number counts as 0.
+        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
         Sample {
             t_ms: crate::now_ms(),
-            cpu_percent: system.global_cpu_usage(),
-            cpu_per_core: system.cpus().iter().map(|c| c.usage()).collect(),
-            load,
+            cpu_percent: finite(system.global_cpu_usage()),
+            cpu_per_core: system.cpus().iter().map(|c| finite(c.usage())).collect(),
+            load: load.map(|v| if v.is_finite() { v } else { 0.0 }),
             memory_used: system.used_memory(),
             memory_total: system.total_memory(),
             swap_used: system.used_swap(),

@@ -170,6 +170,10 @@ fn send(url: &str, result: Result<http::Response<ureq::Body>, ureq::Error>) -> R
     let content_type =
         response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let headers = response.headers().clone();
+    // Streaming responses (the live metrics) never end: only their head is checked here.
+    if content_type == "application/octet-stream" {
+        return Reply { status, content_type, headers, body: String::new() };
+    }
     let bytes = response
         .body_mut()
         .with_config()
