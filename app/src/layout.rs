@@ -77,6 +77,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     let refresh = use_refresh();
     // Asked again on every navigation, so logging in or out shows at once.
     let session = Resource::new(move || location.pathname.get(), |_| get_session());
+    let status = crate::components::status_pill::status_resource();
     let user = move || session.get().and_then(|r| r.ok()).flatten();
 
     // Navigating closes the drawer; Escape closes it too.
@@ -152,7 +153,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                 .map(|_| {
                                     view! {
                                         <div class="navbar-actions">
-                                            <StatusPill/>
+                                            <StatusPill status/>
                                             <button
                                                 type="button"
                                                 class="icon-button refresh-button"

@@ -86,6 +86,22 @@ pub fn use_live_feed() -> LiveFeed {
     feed
 }
 
+/// Refetches `resource` whenever the feed connects again after a loss, so the history fills the
+/// gap the disconnection left. (An Effect, not part of the resource's source: a source that
+/// changes while the page hydrates makes the browser render something the server did not.)
+pub fn refetch_on_reconnect<T>(feed: LiveFeed, resource: Resource<T>)
+where
+    T: Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    Effect::new(move |previous: Option<u32>| {
+        let n = feed.connections.get();
+        if previous.is_some_and(|p| p > 0 && n > p) {
+            resource.refetch();
+        }
+        n
+    });
+}
+
 async fn follow(feed: LiveFeed) {
     use futures::StreamExt;
     let mut delay = Duration::from_secs(1);

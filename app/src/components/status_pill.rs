@@ -16,8 +16,11 @@ pub async fn get_system_status() -> Result<SystemStatus, ServerFnError> {
 
 const RECHECK: Duration = Duration::from_secs(15);
 
-#[component]
-pub fn StatusPill() -> impl IntoView {
+/// The pill's data: created once by the layout, outside any Suspense. A resource created inside
+/// the session-dependent navbar boundary got its hydration id at a different moment on the
+/// server than in the browser, so the page's own resources picked up the wrong data now and
+/// then (an unrecoverable hydration error).
+pub fn status_resource() -> Resource<Result<SystemStatus, ServerFnError>> {
     let refresh = use_refresh();
     let tick = RwSignal::new(0u32);
     // Only in the browser: a timer that re-checks while the page is open.
@@ -26,27 +29,26 @@ pub fn StatusPill() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
-    let status = Resource::new(move || (refresh.get(), tick.get()), |_| get_system_status());
+    Resource::new(move || (refresh.get(), tick.get()), |_| get_system_status())
+}
 
-    view! {
-        <Transition fallback=|| view! { <span class="pill pill-unknown" role="status">"Checking…"</span> }>
-            {move || {
-                status
-                    .get()
-                    .map(|result| {
-                        let (class, text, title) = match result {
-                            Ok(s) => pill_parts(&s),
-                            Err(e) => ("pill pill-critical", "Server unreachable".to_string(), e.to_string()),
-                        };
-                        view! {
-                            <span class=class role="status" title=title data-testid="status-pill">
-                                <span class="pill-dot" aria-hidden="true"></span>
-                                <span class="pill-text">{text}</span>
-                            </span>
-                        }
-                    })
-            }}
-        </Transition>
+/// Renders inside the navbar's boundary, which waits for `status` too: a boundary of its own
+/// here would be created while the page renders, at a moment that differs from request to
+/// request on the server, and shift the hydration ids of the page's resources.
+#[component]
+pub fn StatusPill(status: Resource<Result<SystemStatus, ServerFnError>>) -> impl IntoView {
+    move || {
+        let (class, text, title) = match status.get() {
+            Some(Ok(s)) => pill_parts(&s),
+            Some(Err(e)) => ("pill pill-critical", "Server unreachable".to_string(), e.to_string()),
+            None => ("pill pill-unknown", "Checking…".to_string(), String::new()),
+        };
+        view! {
+            <span class=class role="status" title=title data-testid="status-pill">
+                <span class="pill-dot" aria-hidden="true"></span>
+                <span class="pill-text">{text}</span>
+            </span>
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use okrflow_engine::units::{format_bytes, format_duration, format_rate};
 use crate::components::live_charts::{collect_live, latest, SystemCharts, CPU, DISK_IO, MEMORY, NETWORK};
 use crate::components::table::TableHead;
 use crate::components::ErrorNote;
-use crate::live::{use_live_feed, LiveState};
+use crate::live::{refetch_on_reconnect, use_live_feed, LiveState};
 use crate::refresh::use_refresh;
 
 /// The charts' data for a range: `5m`, `1h`, `24h` or `7d`.
@@ -36,26 +36,21 @@ pub fn MonitoringPage() -> impl IntoView {
     let range = RwSignal::new(Range::FiveMinutes);
     let feed = use_live_feed();
     let live = collect_live(feed);
-    // A reconnection refetches the history to fill the gap; long ranges refetch every minute.
-    let reload = RwSignal::new(0u32);
-    Effect::new(move |previous: Option<u32>| {
-        let n = feed.connections.get();
-        if previous.is_some_and(|p| p > 0 && n > p) {
-            reload.update(|r| *r += 1);
-        }
-        n
-    });
+    let history =
+        Resource::new(move || (range.get(), refresh.get()), |(range, _)| get_metric_history(range.key().to_string()));
+    // A reconnection refetches the history to fill the gap; the stored ranges (which do not
+    // move live) refetch every minute.
+    refetch_on_reconnect(feed, history);
     Effect::new(move |_| {
-        if let Ok(handle) =
-            set_interval_with_handle(move || reload.update(|r| *r += 1), std::time::Duration::from_secs(60))
-        {
+        let every_minute = move || {
+            if !range.get_untracked().is_live() {
+                history.refetch();
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(every_minute, std::time::Duration::from_secs(60)) {
             on_cleanup(move || handle.clear());
         }
     });
-    let history = Resource::new(
-        move || (range.get(), refresh.get(), if range.get().is_live() { 0 } else { reload.get() }),
-        |(range, _, _)| get_metric_history(range.key().to_string()),
-    );
     // A clock for "no new samples for a while", ticking only in the browser.
     let clock = RwSignal::new(0u32);
     Effect::new(move |_| {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::components::card::StatCard;
 use crate::components::live_charts::{collect_live, MetricCards, SystemCharts, CPU, MEMORY};
 use crate::components::ErrorNote;
-use crate::live::use_live_feed;
+use crate::live::{refetch_on_reconnect, use_live_feed};
 use crate::pages::monitoring::get_metric_history;
 use okrflow_engine::monitoring::Range;
 
@@ -50,12 +50,10 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
 pub fn OverviewPage() -> impl IntoView {
     let refresh = use_refresh();
     let overview = Resource::new(move || refresh.get(), |_| get_overview());
+    let history = Resource::new(move || refresh.get(), |_| get_metric_history(Range::FiveMinutes.key().to_string()));
     let feed = use_live_feed();
     let live = collect_live(feed);
-    let history = Resource::new(
-        move || (refresh.get(), feed.connections.get() > 1),
-        |_| get_metric_history(Range::FiveMinutes.key().to_string()),
-    );
+    refetch_on_reconnect(feed, history);
 
     view! {
         <div class="page overview">
