@@ -112,10 +112,10 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=not_found::NotFound>
                     <Route path=path!("/") view=overview::OverviewPage/>
-                    <Route path=path!("/services") view=services::ServicesPage/>
+                    <Route path=path!("/services") view={Lazy::<services::ServicesRoute>::new()}/>
                     <Route path=path!("/pipelines") view=pipelines::PipelinesPage/>
                     <Route path=path!("/files") view=files::FilesPage/>
-                    <Route path=path!("/monitoring") view=monitoring::MonitoringPage/>
+                    <Route path=path!("/monitoring") view={Lazy::<monitoring::MonitoringRoute>::new()}/>
                     <Route path=path!("/experiments") view=experiments::ExperimentsPage/>
                     <Route path=path!("/models") view=models::ModelsPage/>
                     <Route path=path!("/logs") view={Lazy::<logs::LogsRoute>::new()}/>

@@ -55,6 +55,38 @@ test("overview cards and the CPU chart move without a reload", async ({ page }) 
   expect(problems).toEqual([]);
 });
 
+async function liveSubscribers(page: Page): Promise<number> {
+  const text = await (await page.request.get("/metrics")).text();
+  const line = text.split("\n").find((l) => l.startsWith("okrflow_live_subscribers "));
+  return Number(line?.split(" ")[1] ?? NaN);
+}
+
+async function setHidden(page: Page, hidden: boolean) {
+  await page.evaluate((hidden) => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+    document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+  }, hidden);
+}
+
+test("a hidden tab closes its live stream and a visible one opens it again", async ({ page }) => {
+  await login(page, undefined, "/");
+  await page.goto("/monitoring");
+  await waitForHydration(page);
+  await expect(page.getByTestId("live-state")).toHaveText("Live");
+  await expect.poll(() => liveSubscribers(page)).toBe(1);
+
+  await setHidden(page, true);
+  await expect(page.getByTestId("live-state")).toHaveText("Paused while this tab is hidden");
+  await expect.poll(() => liveSubscribers(page), { timeout: 10_000 }).toBe(0);
+  const frozen = await lastSampleTime(page);
+  await page.waitForTimeout(1_500);
+  expect(await lastSampleTime(page)).toBe(frozen);
+
+  await setHidden(page, false);
+  await expect(page.getByTestId("live-state")).toHaveText("Live");
+  await expect.poll(() => lastSampleTime(page), { timeout: 3_000, intervals: [250] }).toBeGreaterThan(frozen);
+});
+
 test("pausing the sampler stops the charts; resuming starts them again", async ({ page }) => {
   await login(page, undefined, "/");
   await serviceControl(page, "metrics sampler", "Pause", /Sampler paused/);

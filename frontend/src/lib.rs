@@ -3,5 +3,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // `hydrate_lazy`, not `hydrate_body`: a full page load of a lazy route (logs, account, admin,
+    // monitoring, services) must fetch its wasm chunk before hydrating it; `hydrate_body` panics.
+    leptos::mount::hydrate_lazy(app::App);
 }

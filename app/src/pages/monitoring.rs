@@ -30,6 +30,8 @@ pub async fn get_metric_history(range: String) -> Result<MetricHistory, ServerFn
 
 const ALL_CHARTS: [crate::components::live_charts::ChartSpec; 4] = [CPU, MEMORY, DISK_IO, NETWORK];
 
+lazy_page!(MonitoringRoute, MonitoringPage);
+
 #[component]
 pub fn MonitoringPage() -> impl IntoView {
     let refresh = use_refresh();

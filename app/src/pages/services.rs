@@ -129,6 +129,8 @@ fn check_error(e: okrflow_engine::monitoring::checks::CheckError) -> ServerFnErr
 
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
+lazy_page!(ServicesRoute, ServicesPage);
+
 #[component]
 pub fn ServicesPage() -> impl IntoView {
     let refresh = use_refresh();
