@@ -111,7 +111,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=not_found::NotFound>
-                    <Route path=path!("/") view=overview::OverviewPage/>
+                    <Route path=path!("/") view={Lazy::<overview::OverviewRoute>::new()}/>
                     <Route path=path!("/services") view={Lazy::<services::ServicesRoute>::new()}/>
                     <Route path=path!("/pipelines") view=pipelines::PipelinesPage/>
                     <Route path=path!("/files") view=files::FilesPage/>

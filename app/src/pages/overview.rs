@@ -46,6 +46,8 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
     })
 }
 
+lazy_page!(OverviewRoute, OverviewPage);
+
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let refresh = use_refresh();
