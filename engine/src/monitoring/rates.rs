@@ -14,7 +14,7 @@ const U32_SPAN: u64 = 1 << 32;
 pub fn delta(previous: u64, current: u64) -> Option<u64> {
     if current >= previous {
         Some(current - previous)
-    } else if previous < U32_SPAN && previous >= U32_SPAN - WRAP_ZONE && current < WRAP_ZONE {
+    } else if (U32_SPAN - WRAP_ZONE..U32_SPAN).contains(&previous) && current < WRAP_ZONE {
         Some(U32_SPAN - previous + current)
     } else {
         None
