@@ -293,6 +293,14 @@ async fn history_ranges_and_metrics_gauges() {
     let reply = app.post_form("/api/get_metric_history", form(&[("range", "1y")])).await;
     assert_eq!(reply.status, 400);
     assert!(reply.body.contains("range '1y': use one of 5m, 1h, 24h, 7d"), "{}", reply.body);
+    let reply = app.post_form("/api/get_metric_history", form(&[("range", "5m"), ("metrics", "cpu, memory")])).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let history: okrflow_engine::monitoring::MetricHistory = serde_json::from_str(&reply.body).unwrap();
+    let got: Vec<_> = history.series.iter().map(|s| s.metric.key()).collect();
+    assert_eq!(got, ["cpu", "memory"]);
+    let reply = app.post_form("/api/get_metric_history", form(&[("range", "5m"), ("metrics", "cpu,gpu")])).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("metric 'gpu': use any of"), "{}", reply.body);
 
     let metrics = app.get_as_admin("/metrics").await;
     assert_eq!(metrics.status, 200);

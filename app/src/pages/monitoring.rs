@@ -13,17 +13,27 @@ use crate::components::ErrorNote;
 use crate::live::{refetch_on_reconnect, use_live_feed, LiveState};
 use crate::refresh::use_refresh;
 
-/// The charts' data for a range: `5m`, `1h`, `24h` or `7d`.
+/// The charts' data for a range: `5m`, `1h`, `24h` or `7d`; `metrics` is a comma-separated list
+/// of metric keys (`cpu,memory,…`), every metric when absent or empty.
 #[server]
-pub async fn get_metric_history(range: String) -> Result<MetricHistory, ServerFnError> {
+pub async fn get_metric_history(range: String, metrics: Option<String>) -> Result<MetricHistory, ServerFnError> {
+    use okrflow_engine::monitoring::Metric;
     let engine = crate::server::engine()?;
     let range = Range::from_key(&range).ok_or_else(|| {
         let keys: Vec<_> = Range::ALL.iter().map(|r| r.key()).collect();
         crate::server::bad_request(format!("range '{range}': use one of {}", keys.join(", ")))
     })?;
+    let mut wanted = Vec::new();
+    for key in metrics.as_deref().unwrap_or("").split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        let metric = Metric::from_key(key).ok_or_else(|| {
+            let keys: Vec<_> = Metric::ALL.iter().map(|m| m.key()).collect();
+            crate::server::bad_request(format!("metric '{key}': use any of {}", keys.join(", ")))
+        })?;
+        wanted.push(metric);
+    }
     engine
         .sampler()
-        .history(engine.db(), range)
+        .history(engine.db(), range, &wanted)
         .await
         .map_err(|e| ServerFnError::new(format!("reading the metric history: {e}")))
 }
@@ -38,8 +48,10 @@ pub fn MonitoringPage() -> impl IntoView {
     let range = RwSignal::new(Range::FiveMinutes);
     let feed = use_live_feed();
     let live = collect_live(feed);
-    let history =
-        Resource::new(move || (range.get(), refresh.get()), |(range, _)| get_metric_history(range.key().to_string()));
+    let history = Resource::new(
+        move || (range.get(), refresh.get()),
+        |(range, _)| get_metric_history(range.key().to_string(), None),
+    );
     // A reconnection refetches the history to fill the gap; the stored ranges (which do not
     // move live) refetch every minute.
     refetch_on_reconnect(feed, history);

@@ -15,6 +15,8 @@ use crate::pages::monitoring::get_metric_history;
 use okrflow_engine::monitoring::Range;
 
 const OVERVIEW_CHARTS: [crate::components::live_charts::ChartSpec; 2] = [CPU, MEMORY];
+/// The metrics the Overview's charts and cards use.
+const OVERVIEW_METRICS: &str = "cpu,process_cpu,memory,swap,disk_usage,net_receive,net_transmit";
 use crate::refresh::use_refresh;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,7 +54,11 @@ lazy_page!(OverviewRoute, OverviewPage);
 pub fn OverviewPage() -> impl IntoView {
     let refresh = use_refresh();
     let overview = Resource::new(move || refresh.get(), |_| get_overview());
-    let history = Resource::new(move || refresh.get(), |_| get_metric_history(Range::FiveMinutes.key().to_string()));
+    // Only what the cards and the two charts draw: less to measure, send and hydrate.
+    let history = Resource::new(
+        move || refresh.get(),
+        |_| get_metric_history(Range::FiveMinutes.key().to_string(), Some(OVERVIEW_METRICS.to_string())),
+    );
     let feed = use_live_feed();
     let live = collect_live(feed);
     refetch_on_reconnect(feed, history);

@@ -177,8 +177,10 @@ impl Sampler {
     }
 
     /// What the charts show for `range`: live ranges from memory at one-second resolution,
-    /// longer ones from the stored minutes; each series at most [`CHART_POINTS`] points.
-    pub async fn history(&self, db: &Database, range: Range) -> Result<MetricHistory, sqlx::Error> {
+    /// longer ones from the stored minutes; each series at most [`CHART_POINTS`] points. Only
+    /// `metrics` are included (every metric when empty).
+    pub async fn history(&self, db: &Database, range: Range, metrics: &[Metric]) -> Result<MetricHistory, sqlx::Error> {
+        let wanted = |m: Metric| metrics.is_empty() || metrics.contains(&m);
         let latest = self.latest();
         let end_ms = latest.as_ref().map(|s| s.t_ms).unwrap_or_else(crate::now_ms);
         let from_ms = end_ms - range.millis();
@@ -186,6 +188,7 @@ impl Sampler {
             let samples = self.since(from_ms);
             Metric::ALL
                 .into_iter()
+                .filter(|m| wanted(*m))
                 .map(|metric| {
                     let points: Vec<Point> = samples.iter().map(|s| Point::exact(s.t_ms, s.metric(metric))).collect();
                     Series { metric, points: downsample(&points, from_ms, end_ms, CHART_POINTS) }
@@ -195,6 +198,7 @@ impl Sampler {
             history::read(db, from_ms)
                 .await?
                 .into_iter()
+                .filter(|s| wanted(s.metric))
                 .map(|s| Series { points: downsample(&s.points, from_ms, end_ms, CHART_POINTS), ..s })
                 .collect()
         };
