@@ -13,4 +13,7 @@ export async function login(page: Page, user = ADMIN, next = "/") {
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("user-name")).toHaveText(user.username);
   await waitForHydration(page);
+  // The landing page may be a lazy route: wait until its chunk has loaded and it rendered, so a
+  // test's next navigation does not cut that fetch off (which the old page logs as an error).
+  await expect(page.locator("main .page")).toBeAttached();
 }

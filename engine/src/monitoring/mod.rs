@@ -281,12 +281,46 @@ impl Range {
 }
 
 /// One point of a chart: time, value, and for aggregated points the spread it summarises.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire a point is a short array, `[t_ms, value]` when exact or `[t_ms, avg, min, max]`
+/// when aggregated, with values rounded to three decimals: a chart's history is thousands of
+/// points, and field names would triple what every page sends and hydrates.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
     pub t_ms: i64,
     pub avg: f64,
     pub min: f64,
     pub max: f64,
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl Serialize for Point {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let exact = self.min == self.avg && self.max == self.avg;
+        let mut tuple = serializer.serialize_tuple(if exact { 2 } else { 4 })?;
+        tuple.serialize_element(&self.t_ms)?;
+        tuple.serialize_element(&round3(self.avg))?;
+        if !exact {
+            tuple.serialize_element(&round3(self.min))?;
+            tuple.serialize_element(&round3(self.max))?;
+        }
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Point {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Point, D::Error> {
+        let values: Vec<f64> = Vec::deserialize(deserializer)?;
+        match values[..] {
+            [t, v] => Ok(Point::exact(t as i64, v)),
+            [t, avg, min, max] => Ok(Point { t_ms: t as i64, avg, min, max }),
+            _ => Err(serde::de::Error::custom("a point is [t_ms, value] or [t_ms, avg, min, max]")),
+        }
+    }
 }
 
 impl Point {
@@ -404,4 +438,22 @@ pub struct CheckResult {
     pub ok: bool,
     pub latency_ms: f64,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_travel_as_short_arrays() {
+        let exact = Point::exact(1_700_000_000_123, 12.345_678);
+        assert_eq!(serde_json::to_string(&exact).unwrap(), "[1700000000123,12.346]");
+        let spread = Point { t_ms: 5, avg: 2.0, min: 1.0, max: 3.5 };
+        assert_eq!(serde_json::to_string(&spread).unwrap(), "[5,2.0,1.0,3.5]");
+        let back: Point = serde_json::from_str("[5,2.0,1.0,3.5]").unwrap();
+        assert_eq!(back, spread);
+        let back: Point = serde_json::from_str("[1700000000123,12.346]").unwrap();
+        assert_eq!(back, Point::exact(1_700_000_000_123, 12.346));
+        assert!(serde_json::from_str::<Point>("[1,2,3]").is_err());
+    }
 }
