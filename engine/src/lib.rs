@@ -5,6 +5,8 @@
 //!   the audit log and the login rate limit.
 //! - [`logs`]: log entries; with `runtime`, the in-memory ring buffer, the tracing layer that
 //!   fills it, and the writer that keeps warnings and errors in the database.
+//! - [`files`]: accepted file types with their signature checks, and original names made safe
+//!   (the rest of the Files capability is still to come).
 //! - [`health`]: the health of okrflow's components and the overall status derived from them.
 //! - [`monitoring`]: the one-second system samples, chart series and ranges, the Services
 //!   page's view; with `runtime`, the sysinfo sampler, the stored minute history, external
@@ -17,10 +19,11 @@
 //! Without the `runtime` feature only plain serde types remain, so the browser bundle can use
 //! the same types as the server without compiling sqlx or tokio to wasm.
 //!
-//! Capabilities still to come live here under their own names: `files`,
+//! Capabilities still to come live here under their own names:
 //! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models).
 
 pub mod accounts;
+pub mod files;
 pub mod health;
 pub mod logs;
 pub mod monitoring;
