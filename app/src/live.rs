@@ -7,12 +7,16 @@ use std::time::Duration;
 use leptos::prelude::*;
 use okrflow_engine::monitoring::Sample;
 
-/// Each sample as one JSON line, for as long as the caller listens. The first line is the newest
+/// How long one stream lasts: the caller's access was checked when it opened, so a logged-out or
+/// demoted user stops receiving within this time; an allowed browser opens the next at once.
+pub const STREAM_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Each sample as one JSON line, for up to [`STREAM_MAX_AGE`]. The first line is the newest
 /// sample, so a new page has numbers at once.
 #[server(output = leptos::server_fn::codec::StreamingText)]
 pub async fn stream_metrics() -> Result<leptos::server_fn::codec::TextStream, ServerFnError> {
     let engine = crate::server::engine()?;
-    let lines = engine.sampler().live_lines();
+    let lines = engine.sampler().live_lines(STREAM_MAX_AGE);
     Ok(leptos::server_fn::codec::TextStream::new(futures::StreamExt::map(lines, |line| Ok(line.to_string()))))
 }
 
@@ -47,6 +51,9 @@ pub struct LiveFeed {
     /// Counts connections: a page refetches its history when this changes after the first,
     /// to fill the gap a disconnection left.
     pub connections: RwSignal<u32>,
+    /// When the last sample arrived, by this browser's clock (ms since the epoch): "no new
+    /// samples for a while" must not depend on the server's clock agreeing with ours.
+    pub received_at: RwSignal<Option<i64>>,
 }
 
 /// Starts following the live feed for as long as the calling component lives.
@@ -55,6 +62,7 @@ pub fn use_live_feed() -> LiveFeed {
         latest: RwSignal::new(None),
         state: RwSignal::new(LiveState::Starting),
         connections: RwSignal::new(0),
+        received_at: RwSignal::new(None),
     };
     let visible = RwSignal::new(true);
     let running = StoredValue::new(None::<futures::future::AbortHandle>);
@@ -125,7 +133,8 @@ async fn follow(feed: LiveFeed) {
                         let line: String = pending.drain(..=end).collect();
                         if let Ok(sample) = serde_json::from_str::<Sample>(line.trim_end()) {
                             feed.latest.try_set(Some(sample));
-                            delay = Duration::from_secs(1);
+                            feed.received_at.try_set(browser_now_ms());
+                            delay = Duration::ZERO;
                         }
                     }
                 }
@@ -135,8 +144,24 @@ async fn follow(feed: LiveFeed) {
                 feed.state.try_set(LiveState::Reconnecting(crate::components::error_text(&e)));
             }
         }
-        sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
+        // A stream that delivered and then ended (its time was up) is replaced at once; failures
+        // back off from 1 s to 10 s.
+        if !delay.is_zero() {
+            sleep(delay).await;
+        }
+        delay = (delay * 2).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    }
+}
+
+/// Now by the browser's clock; `None` on the server.
+pub fn browser_now_ms() -> Option<i64> {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window().and_then(|w| w.performance()).map(|p| (p.time_origin() + p.now()) as i64)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        None
     }
 }
 

@@ -14,7 +14,7 @@ CREATE INDEX metric_minutes_t ON metric_minutes (t_ms);
 -- kind: 'tcp' (target host:port) or 'http' (target URL, expected_status).
 CREATE TABLE service_checks (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    name            TEXT    NOT NULL UNIQUE,
+    name            TEXT    NOT NULL UNIQUE COLLATE NOCASE,
     kind            TEXT    NOT NULL,
     target          TEXT    NOT NULL,
     expected_status INTEGER,

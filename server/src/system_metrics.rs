@@ -145,8 +145,11 @@ impl SystemMetrics {
             self.process_threads.set(s.process.threads as f64);
             self.process_open_files.set(s.process.open_files.map(f64::from).unwrap_or(f64::NAN));
         }
+        // Measure first, then clear and refill without an await between, so a concurrent scrape
+        // never sees the family empty.
+        let components = engine.status().await.components;
         self.service_health.clear();
-        for c in engine.status().await.components {
+        for c in components {
             let level = match c.health {
                 Health::Healthy => 0.0,
                 Health::Degraded => 1.0,

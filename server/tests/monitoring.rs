@@ -201,6 +201,7 @@ async fn bad_check_definitions_are_refused_with_the_reason_and_nothing_is_saved(
         (("bad-port", "tcp", "localhost:70000", ""), 400, "port '70000' is not a number from 1 to 65535"),
         (("no-port", "tcp", "localhost", ""), 400, "must be host:port"),
         (("bad-scheme", "http", "ftp://x/", ""), 400, "scheme must be http or https"),
+        (("secret", "http", "http://user:pw@x/health", ""), 400, "user name or password"),
         (("bad-status", "http", "http://x/", "700"), 400, "from 100 to 599"),
         (("bad-kind", "smtp", "x:25", ""), 400, "check type 'smtp'"),
         (("database", "tcp", "localhost:1", ""), 409, "exists already"),

@@ -8,10 +8,14 @@ use okrflow_engine::health::{Health, SystemStatus};
 
 use crate::refresh::use_refresh;
 
-/// Every component's health, measured now.
+/// Every component's health, measured now; `None` for a caller who is not logged in (the
+/// login page renders the layout too, and the status names addresses and check targets).
 #[server]
-pub async fn get_system_status() -> Result<SystemStatus, ServerFnError> {
-    Ok(crate::server::engine()?.status().await)
+pub async fn get_system_status() -> Result<Option<SystemStatus>, ServerFnError> {
+    if crate::server::principal().is_none() {
+        return Ok(None);
+    }
+    Ok(Some(crate::server::engine()?.status().await))
 }
 
 const RECHECK: Duration = Duration::from_secs(15);
@@ -20,7 +24,7 @@ const RECHECK: Duration = Duration::from_secs(15);
 /// the session-dependent navbar boundary got its hydration id at a different moment on the
 /// server than in the browser, so the page's own resources picked up the wrong data now and
 /// then (an unrecoverable hydration error).
-pub fn status_resource() -> Resource<Result<SystemStatus, ServerFnError>> {
+pub fn status_resource() -> Resource<Result<Option<SystemStatus>, ServerFnError>> {
     let refresh = use_refresh();
     let tick = RwSignal::new(0u32);
     // Only in the browser: a timer that re-checks while the page is open.
@@ -36,10 +40,11 @@ pub fn status_resource() -> Resource<Result<SystemStatus, ServerFnError>> {
 /// here would be created while the page renders, at a moment that differs from request to
 /// request on the server, and shift the hydration ids of the page's resources.
 #[component]
-pub fn StatusPill(status: Resource<Result<SystemStatus, ServerFnError>>) -> impl IntoView {
+pub fn StatusPill(status: Resource<Result<Option<SystemStatus>, ServerFnError>>) -> impl IntoView {
     move || {
         let (class, text, title) = match status.get() {
-            Some(Ok(s)) => pill_parts(&s),
+            Some(Ok(Some(s))) => pill_parts(&s),
+            Some(Ok(None)) => ("pill pill-unknown", "Log in to see the status".to_string(), String::new()),
             Some(Err(e)) => ("pill pill-critical", "Server unreachable".to_string(), e.to_string()),
             None => ("pill pill-unknown", "Checking…".to_string(), String::new()),
         };

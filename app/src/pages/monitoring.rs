@@ -76,7 +76,7 @@ pub fn MonitoringPage() -> impl IntoView {
     });
     let sampler_paused = move || {
         clock.track();
-        live.with(|l| l.last().map(|s| s.t_ms)).is_some_and(|t| js_now_ms().is_some_and(|now| now - t > 5_000))
+        feed.received_at.get().is_some_and(|t| crate::live::browser_now_ms().is_some_and(|now| now - t > 5_000))
     };
 
     view! {
@@ -131,23 +131,6 @@ pub fn MonitoringPage() -> impl IntoView {
             </Transition>
         </div>
     }
-}
-
-/// Now, in the browser (None while rendering on the server).
-fn js_now_ms() -> Option<i64> {
-    #[cfg(feature = "hydrate")]
-    {
-        Some(js_sys_now())
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        None
-    }
-}
-
-#[cfg(feature = "hydrate")]
-fn js_sys_now() -> i64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| (p.time_origin() + p.now()) as i64).unwrap_or_default()
 }
 
 #[component]

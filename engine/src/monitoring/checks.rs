@@ -120,6 +120,13 @@ fn parse_http_url(target: &str) -> Result<reqwest::Url, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("URL '{target}' has no host"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Check targets are shown to every viewer and written to the audit log.
+        return Err(
+            "the URL carries a user name or password, which every viewer would see; use a health URL that needs none"
+                .into(),
+        );
+    }
     Ok(url)
 }
 
@@ -383,6 +390,7 @@ mod tests {
         assert!(err(CheckSpec::new("x", CheckKind::Http, "not a url", None, 10, 2000)).contains("is not valid"));
         assert!(err(CheckSpec::new("x", CheckKind::Http, "ftp://h/", None, 10, 2000)).contains("http or https"));
         assert!(err(CheckSpec::new("x", CheckKind::Http, "http://h/", Some(99), 10, 2000)).contains("100 to 599"));
+        assert!(err(CheckSpec::new("x", CheckKind::Http, "http://u:p@h/", None, 10, 2000)).contains("password"));
         assert!(err(CheckSpec::new("", CheckKind::Tcp, "h:1", None, 10, 2000)).contains("name"));
         assert!(err(CheckSpec::new("x", CheckKind::Tcp, "h:1", None, 0, 2000)).contains("interval"));
         assert!(err(CheckSpec::new("x", CheckKind::Tcp, "h:1", None, 1, 5)).contains("timeout"));

@@ -120,7 +120,9 @@ impl Sample {
     pub fn metric(&self, metric: Metric) -> f64 {
         match metric {
             Metric::Cpu => self.cpu_percent as f64,
-            Metric::ProcessCpu => self.process.cpu_percent as f64,
+            // A share of the whole machine, so it shares the CPU chart's 0–100 axis (the process
+            // figure itself is per core and may exceed 100).
+            Metric::ProcessCpu => self.process.cpu_percent as f64 / self.cpu_per_core.len().max(1) as f64,
             Metric::Memory => self.memory_percent(),
             Metric::Swap => self.swap_percent(),
             Metric::DiskUsage => self.disk_used_percent(),
@@ -206,7 +208,7 @@ impl Metric {
     pub fn label(self) -> &'static str {
         match self {
             Metric::Cpu => "CPU (all cores)",
-            Metric::ProcessCpu => "okrflow process",
+            Metric::ProcessCpu => "okrflow (share of all cores)",
             Metric::Memory => "memory",
             Metric::Swap => "swap",
             Metric::DiskUsage => "disk space used",
@@ -297,6 +299,14 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+impl Point {
+    /// The point as it travels: values rounded to three decimals. The server draws with this too,
+    /// so its render and the browser's hydration see the same numbers.
+    pub fn rounded(self) -> Point {
+        Point { t_ms: self.t_ms, avg: round3(self.avg), min: round3(self.min), max: round3(self.max) }
+    }
+}
+
 impl Serialize for Point {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
@@ -345,8 +355,6 @@ pub struct MetricHistory {
     pub series: Vec<Series>,
     /// The newest full sample, for the cards and per-core, per-disk and per-interface tables.
     pub latest: Option<Sample>,
-    /// The sample closest to five minutes before `latest`: what the cards' change is against.
-    pub five_minutes_ago: Option<Sample>,
 }
 
 impl MetricHistory {

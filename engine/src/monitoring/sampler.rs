@@ -93,13 +93,17 @@ impl Sampler {
     /// The live stream one subscriber gets: the newest sample at once, then every new one, until
     /// okrflow shuts down. A subscriber that falls behind skips to the newest sample; one that
     /// goes away is dropped from the broadcast with its receiver.
-    pub fn live_lines(&self) -> impl futures::Stream<Item = Arc<str>> + Send + 'static {
+    ///
+    /// The stream also ends after `max_age`: the caller's right to it was checked when it opened,
+    /// and a client that is still allowed simply opens the next one.
+    pub fn live_lines(&self, max_age: Duration) -> impl futures::Stream<Item = Arc<str>> + Send + 'static {
+        let deadline = tokio::time::Instant::now() + max_age;
         let first = self.latest().and_then(|s| serde_json::to_string(&*s).ok()).map(|mut json| {
             json.push('\n');
             Arc::<str>::from(json)
         });
         let state = (first, self.subscribe(), self.closing());
-        futures::stream::unfold(state, |(first, mut rx, mut closing)| async move {
+        futures::stream::unfold(state, move |(first, mut rx, mut closing)| async move {
             if let Some(line) = first {
                 return Some((line, (None, rx, closing)));
             }
@@ -107,6 +111,7 @@ impl Sampler {
                 let received = tokio::select! {
                     received = rx.recv() => received,
                     _ = closing.wait_for(|c| *c) => return None,
+                    _ = tokio::time::sleep_until(deadline) => return None,
                 };
                 match received {
                     Ok(line) => return Some((line, (None, rx, closing))),
@@ -169,13 +174,6 @@ impl Sampler {
         ring.range(start..).cloned().collect()
     }
 
-    /// The sample nearest to `t_ms` within a second's slack either way.
-    fn near(&self, t_ms: i64) -> Option<Arc<Sample>> {
-        let ring = lock(&self.shared.ring);
-        let i = ring.partition_point(|s| s.t_ms < t_ms - 1_000);
-        ring.get(i).filter(|s| (s.t_ms - t_ms).abs() <= 1_500).cloned()
-    }
-
     /// What the charts show for `range`: live ranges from memory at one-second resolution,
     /// longer ones from the stored minutes; each series at most [`CHART_POINTS`] points. Only
     /// `metrics` are included (every metric when empty).
@@ -184,7 +182,7 @@ impl Sampler {
         let latest = self.latest();
         let end_ms = latest.as_ref().map(|s| s.t_ms).unwrap_or_else(crate::now_ms);
         let from_ms = end_ms - range.millis();
-        let series = if range.is_live() {
+        let series: Vec<Series> = if range.is_live() {
             let samples = self.since(from_ms);
             Metric::ALL
                 .into_iter()
@@ -202,17 +200,19 @@ impl Sampler {
                 .map(|s| Series { points: downsample(&s.points, from_ms, end_ms, CHART_POINTS), ..s })
                 .collect()
         };
-        let five_minutes_ago = latest.as_ref().and_then(|l| self.near(l.t_ms - 5 * 60_000));
-        Ok(MetricHistory {
-            range,
-            end_ms,
-            series,
-            latest: latest.map(|s| (*s).clone()),
-            five_minutes_ago: five_minutes_ago.map(|s| (*s).clone()),
-        })
+        let series = series
+            .into_iter()
+            .map(|s: Series| Series { points: s.points.into_iter().map(Point::rounded).collect(), ..s })
+            .collect();
+        Ok(MetricHistory { range, end_ms, series, latest: latest.map(|s| (*s).clone()) })
     }
 
-    fn record(&self, sample: Sample) {
+    fn record(&self, mut sample: Sample) {
+        // Sample times never go backwards, even when the wall clock is stepped back: the ring,
+        // the stored minutes and the browsers' charts all rely on their order.
+        if let Some(previous) = self.latest() {
+            sample.t_ms = sample.t_ms.max(previous.t_ms + 1);
+        }
         let line: Arc<str> = match serde_json::to_string(&sample) {
             Ok(mut json) => {
                 json.push('\n');
@@ -416,8 +416,10 @@ async fn run(shared: Arc<Shared>, db: Option<Database>) {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 *lock(&shared.last_error) = Some(e);
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                continue;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => continue,
+                    _ = closing.wait_for(|c| *c) => return,
+                }
             }
             Err(_) => continue, // the blocking task panicked; try again next second
         };
@@ -471,6 +473,26 @@ mod tests {
         assert!(!s.cpu_per_core.is_empty());
         assert!((0.0..=100.0).contains(&s.cpu_percent));
         assert!(s.process.rss > 0 && s.process.threads >= 1, "{:?}", s.process);
+    }
+
+    #[tokio::test]
+    async fn a_live_stream_ends_when_its_time_is_up_or_okrflow_closes() {
+        let sampler = Sampler::spawn(None);
+        let started = Instant::now();
+        let mut lines = Box::pin(sampler.live_lines(Duration::from_millis(1_500)));
+        let mut received = 0;
+        while futures::StreamExt::next(&mut lines).await.is_some() {
+            received += 1;
+        }
+        assert!(received >= 1, "samples arrived before the end");
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+        let mut lines = Box::pin(sampler.live_lines(Duration::from_secs(3600)));
+        sampler.close();
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            while futures::StreamExt::next(&mut lines).await.is_some() {}
+        });
+        assert!(end.await.is_ok(), "closing ends open streams");
     }
 
     #[tokio::test]
