@@ -13,6 +13,9 @@ test("a person logs in, sees the dashboard, and logs out", async ({ page }) => {
   await expect(page).toHaveURL("/logs");
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Logs");
   await expect(page.getByTestId("user-box")).toContainText("admin");
+  // The pill follows the login without a reload (the login page's layout asked it anonymously),
+  // well before its 15-second re-check.
+  await expect(page.getByTestId("status-pill")).toHaveText(/All systems healthy/, { timeout: 5_000 });
 
   await page.getByTestId("logout").click();
   await expect(page).toHaveURL(/\/login/);

@@ -33,7 +33,10 @@ pub fn status_resource() -> Resource<Result<Option<SystemStatus>, ServerFnError>
             on_cleanup(move || handle.clear());
         }
     });
-    Resource::new(move || (refresh.get(), tick.get()), |_| get_system_status())
+    // Asked again on navigation too: the layout outlives the login, and the answer for an
+    // anonymous visitor (None) must not linger once they are in.
+    let location = leptos_router::hooks::use_location();
+    Resource::new(move || (refresh.get(), tick.get(), location.pathname.get()), |_| get_system_status())
 }
 
 /// Renders inside the navbar's boundary, which waits for `status` too: a boundary of its own
