@@ -1,0 +1,161 @@
+//! Writing an uploaded body to disk as it arrives: under a name the server chose, never held
+//! whole in memory, hashed (SHA-256) on the way, cut off at the size limit, and removed if
+//! anything goes wrong (limit, client gone, disk full), so a failed upload leaves nothing.
+
+use std::path::{Path, PathBuf};
+
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// How many leading bytes are kept for the signature check (TAR's is at byte 257).
+pub const HEAD_BYTES: usize = 1024;
+
+/// A file written completely.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    /// Where it now lives: `<dir>/<id>`.
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Lower-case hex SHA-256 of the content, for duplicate detection.
+    pub sha256: String,
+    /// The first [`HEAD_BYTES`] bytes (fewer for a shorter file).
+    pub head: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the file is larger than the limit of {limit} bytes; the upload was stopped and nothing was kept")]
+    TooLarge { limit: u64 },
+    #[error("the upload broke off: {0}; nothing was kept")]
+    Source(String),
+    #[error("could not write the file to disk: {0}; nothing was kept")]
+    Disk(#[from] std::io::Error),
+}
+
+/// A new server-chosen file id: 128 random bits in hex. Nothing of a client's name is in it.
+pub fn new_file_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random source is available");
+    hex::encode(bytes)
+}
+
+/// Streams `body` into `<dir>/<id>` through a `.part` file that becomes the file only when the
+/// body ended within `limit` bytes. On any error the partial file is removed.
+pub async fn write_stream<S, B, E>(dir: &Path, id: &str, limit: u64, body: S) -> Result<Written, WriteError>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    let part = dir.join(format!("{id}.part"));
+    let result = copy(&part, limit, body).await;
+    match result {
+        Ok((bytes, sha256, head)) => {
+            let path = dir.join(id);
+            if let Err(e) = tokio::fs::rename(&part, &path).await {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(WriteError::Disk(e));
+            }
+            Ok(Written { path, bytes, sha256, head })
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&part).await;
+            Err(e)
+        }
+    }
+}
+
+async fn copy<S, B, E>(part: &Path, limit: u64, body: S) -> Result<(u64, String, Vec<u8>), WriteError>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    let mut file = tokio::fs::File::create(part).await?;
+    let mut hasher = Sha256::new();
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    let mut bytes: u64 = 0;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| WriteError::Source(e.to_string()))?;
+        let chunk = chunk.as_ref();
+        bytes += chunk.len() as u64;
+        if bytes > limit {
+            return Err(WriteError::TooLarge { limit });
+        }
+        if head.len() < HEAD_BYTES {
+            head.extend_from_slice(&chunk[..chunk.len().min(HEAD_BYTES - head.len())]);
+        }
+        hasher.update(chunk);
+        file.write_all(chunk).await?;
+    }
+    // Durable before it is announced: a crash after this leaves a whole file or none.
+    file.flush().await?;
+    file.sync_all().await?;
+    Ok((bytes, hex::encode(hasher.finalize()), head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<&'static [u8], String>> {
+        futures::stream::iter(parts.iter().map(|p| Ok(*p)).collect::<Vec<_>>())
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_body_is_written_hashed_and_its_head_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = new_file_id();
+        let written = write_stream(dir.path(), &id, 1_000, chunks(&[b"ab", b"c"])).await.unwrap();
+        assert_eq!(written.bytes, 3);
+        // SHA-256("abc"), the standard test vector.
+        assert_eq!(written.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(written.head, b"abc");
+        assert_eq!(std::fs::read(&written.path).unwrap(), b"abc");
+        assert_eq!(names_in(dir.path()), [id]);
+    }
+
+    #[tokio::test]
+    async fn the_limit_stops_the_upload_and_nothing_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_stream(dir.path(), "f1", 4, chunks(&[b"abc", b"de"])).await.unwrap_err();
+        assert!(matches!(err, WriteError::TooLarge { limit: 4 }), "{err}");
+        assert!(err.to_string().contains("limit of 4 bytes"));
+        assert!(names_in(dir.path()).is_empty(), "partial file removed");
+        // Exactly at the limit is fine.
+        assert_eq!(write_stream(dir.path(), "f2", 5, chunks(&[b"abc", b"de"])).await.unwrap().bytes, 5);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_off_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = futures::stream::iter(vec![Ok(b"abc".as_slice()), Err("connection reset".to_string())]);
+        let err = write_stream(dir.path(), "f", 100, body).await.unwrap_err();
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        assert!(names_in(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_is_an_empty_file_and_ids_are_random() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_stream(dir.path(), "empty", 10, chunks(&[])).await.unwrap();
+        assert_eq!((written.bytes, written.head.len()), (0, 0));
+        assert_eq!(written.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let (a, b) = (new_file_id(), new_file_id());
+        assert!(a != b && a.len() == 32 && a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[tokio::test]
+    async fn a_disk_that_refuses_is_reported_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir");
+        let err = write_stream(&missing, "f", 10, chunks(&[b"abc"])).await.unwrap_err();
+        assert!(matches!(err, WriteError::Disk(_)), "{err}");
+    }
+}
