@@ -54,6 +54,12 @@ test("overview cards and the CPU chart move without a reload", async ({ page }) 
   expect(problems).toEqual([]);
 });
 
+/** Clicks Refresh and reads the status pill (its own re-check is every 15 s). */
+async function pillAfterRefresh(page: Page): Promise<string> {
+  await page.getByRole("button", { name: "Refresh" }).click();
+  return (await page.getByTestId("status-pill").textContent()) ?? "";
+}
+
 async function liveSubscribers(page: Page): Promise<number> {
   const text = await (await page.request.get("/metrics")).text();
   const line = text.split("\n").find((l) => l.startsWith("okrflow_live_subscribers "));
@@ -138,29 +144,13 @@ test("an external check whose dependency goes down turns the pill degraded and n
 
   await new Promise<void>((resolve) => dependency.close(() => resolve()));
   await expect(row.locator(".badge")).toHaveText("degraded", { timeout: 10_000 });
-  await expect
-    .poll(
-      async () => {
-        await page.getByRole("button", { name: "Refresh" }).click();
-        return (await page.getByTestId("status-pill").textContent()) ?? "";
-      },
-      { timeout: 10_000, intervals: [1_000] },
-    )
-    .toContain("Degraded: e2e-dependency");
+  await expect.poll(() => pillAfterRefresh(page), { timeout: 10_000, intervals: [1_000] }).toContain("Degraded: e2e-dependency");
   await expect(row).toContainText("refused");
 
   // Removing it (after confirming) brings the pill back.
   await row.getByRole("button", { name: "Remove" }).click();
   await expect(page.getByTestId("service-notice")).toHaveText("Check 'e2e-dependency' removed");
-  await expect
-    .poll(
-      async () => {
-        await page.getByRole("button", { name: "Refresh" }).click();
-        return (await page.getByTestId("status-pill").textContent()) ?? "";
-      },
-      { timeout: 10_000, intervals: [1_000] },
-    )
-    .toContain("All systems healthy");
+  await expect.poll(() => pillAfterRefresh(page), { timeout: 10_000, intervals: [1_000] }).toContain("All systems healthy");
 });
 
 test("bad check definitions are refused with the reason", async ({ page }) => {

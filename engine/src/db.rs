@@ -139,6 +139,16 @@ impl Database {
         Ok(start.elapsed())
     }
 
+    /// Bytes of the database file and of its write-ahead log (0 when absent); `None` for an
+    /// in-memory database.
+    pub fn file_sizes(&self) -> Option<(u64, u64)> {
+        let file = self.file()?;
+        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        Some((size(file), size(std::path::Path::new(&wal))))
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

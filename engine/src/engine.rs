@@ -168,11 +168,7 @@ impl Engine {
 
     /// Bytes of the SQLite file plus its write-ahead log; `None` for an in-memory database.
     pub fn database_bytes(&self) -> Option<u64> {
-        let file = self.inner.db.file()?;
-        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let mut wal = file.as_os_str().to_owned();
-        wal.push("-wal");
-        Some(size(file) + size(Path::new(&wal)))
+        self.inner.db.file_sizes().map(|(file, wal)| file + wal)
     }
 
     pub fn uptime(&self) -> Duration {

@@ -7,6 +7,9 @@
 //! Environment: OKRFLOW_BENCH_URL (base URL), OKRFLOW_BENCH_PID (the server's pid),
 //! OKRFLOW_BENCH_USER / OKRFLOW_BENCH_PASSWORD, OKRFLOW_BENCH_SUBSCRIBERS, OKRFLOW_BENCH_SECONDS.
 
+mod support;
+use support::percentile;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,19 +47,9 @@ async fn login(client: &reqwest::Client, base: &str, user: &str, password: &str)
         .send()
         .await
         .expect("login request");
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("okrflow_session=") && !c.starts_with("okrflow_session=;"))
-        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+    let cookies = response.headers().get_all("set-cookie");
+    support::session_cookie(cookies.iter().filter_map(|v| v.to_str().ok()))
         .unwrap_or_else(|| panic!("login as {user} failed"))
-}
-
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn main() {

@@ -6,6 +6,9 @@
 //! logged-in user (a session cookie, as a browser would): OKRFLOW_BENCH_USER and
 //! OKRFLOW_BENCH_PASSWORD name the account.
 
+mod support;
+use support::percentile;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,13 +35,8 @@ fn login(base: &str, user: &str, password: &str) -> String {
         .header("Origin", &origin)
         .send_form([("username", user), ("password", password)])
         .unwrap_or_else(|e| panic!("logging in: {e}"));
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("okrflow_session=") && !c.starts_with("okrflow_session=;"))
-        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+    let cookies = response.headers().get_all("set-cookie");
+    support::session_cookie(cookies.iter().filter_map(|v| v.to_str().ok()))
         .unwrap_or_else(|| panic!("login as {user} failed: status {}", response.status()))
 }
 
@@ -46,11 +44,6 @@ fn fetch(agent: &ureq::Agent, url: &str, cookie: &str) -> usize {
     let mut response = agent.get(url).header("Cookie", cookie).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert_eq!(response.status(), 200, "GET {url}");
     response.body_mut().read_to_vec().expect("body").len()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn main() {

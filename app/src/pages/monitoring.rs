@@ -23,14 +23,7 @@ pub async fn get_metric_history(range: String, metrics: Option<String>) -> Resul
         let keys: Vec<_> = Range::ALL.iter().map(|r| r.key()).collect();
         crate::server::bad_request(format!("range '{range}': use one of {}", keys.join(", ")))
     })?;
-    let mut wanted = Vec::new();
-    for key in metrics.as_deref().unwrap_or("").split(',').map(str::trim).filter(|k| !k.is_empty()) {
-        let metric = Metric::from_key(key).ok_or_else(|| {
-            let keys: Vec<_> = Metric::ALL.iter().map(|m| m.key()).collect();
-            crate::server::bad_request(format!("metric '{key}': use any of {}", keys.join(", ")))
-        })?;
-        wanted.push(metric);
-    }
+    let wanted = Metric::parse_list(metrics.as_deref().unwrap_or("")).map_err(crate::server::bad_request)?;
     engine
         .sampler()
         .history(engine.db(), range, &wanted)

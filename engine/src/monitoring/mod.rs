@@ -205,6 +205,21 @@ impl Metric {
         Metric::ALL.into_iter().find(|m| m.key() == key)
     }
 
+    /// A comma-separated list of keys (`cpu, memory`); empty means none were named. The error
+    /// names the unknown key and lists the known ones.
+    pub fn parse_list(list: &str) -> Result<Vec<Metric>, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|key| {
+                Metric::from_key(key).ok_or_else(|| {
+                    let keys: Vec<_> = Metric::ALL.iter().map(|m| m.key()).collect();
+                    format!("metric '{key}': use any of {}", keys.join(", "))
+                })
+            })
+            .collect()
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Metric::Cpu => "CPU (all cores)",
@@ -451,6 +466,13 @@ pub struct CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_lists_parse_or_name_the_unknown_key() {
+        assert_eq!(Metric::parse_list(" cpu, memory ,"), Ok(vec![Metric::Cpu, Metric::Memory]));
+        assert_eq!(Metric::parse_list(""), Ok(vec![]));
+        assert!(Metric::parse_list("cpu,gpu").unwrap_err().starts_with("metric 'gpu': use any of cpu"));
+    }
 
     #[test]
     fn points_travel_as_short_arrays() {

@@ -81,16 +81,6 @@ pub struct DatabaseComponent {
     pub started: Instant,
 }
 
-impl DatabaseComponent {
-    fn sizes(&self) -> Option<(u64, u64)> {
-        let file = self.db.file()?;
-        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let mut wal = file.as_os_str().to_owned();
-        wal.push("-wal");
-        Some((size(file), size(std::path::Path::new(&wal))))
-    }
-}
-
 impl Component for DatabaseComponent {
     fn name(&self) -> &str {
         "database"
@@ -103,7 +93,7 @@ impl Component for DatabaseComponent {
                 Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
                 Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
             };
-            if let Some((file, wal)) = self.sizes() {
+            if let Some((file, wal)) = self.db.file_sizes() {
                 detail.push_str(&format!(" · file {}, WAL {}", format_bytes(file), format_bytes(wal)));
             }
             ComponentState { health, detail, uptime_secs: Some(self.started.elapsed().as_secs()) }
@@ -126,12 +116,12 @@ impl Component for DatabaseComponent {
             if control != "checkpoint" || self.db.file().is_none() {
                 return Err(format!("the database has no control '{control}'"));
             }
-            let before = self.sizes().map(|(_, wal)| wal).unwrap_or(0);
+            let before = self.db.file_sizes().map(|(_, wal)| wal).unwrap_or(0);
             let (busy, log, done): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(self.db.pool())
                 .await
                 .map_err(|e| format!("checkpoint failed: {e}"))?;
-            let after = self.sizes().map(|(_, wal)| wal).unwrap_or(0);
+            let after = self.db.file_sizes().map(|(_, wal)| wal).unwrap_or(0);
             if busy != 0 {
                 return Err(format!(
                     "checkpoint could not finish: readers were busy ({done} of {log} pages written back); try again"
