@@ -32,7 +32,7 @@ fn path<T: ServerFn>() -> String {
 
 /// Every route and server function with its minimum role.
 pub fn policy() -> Vec<(String, Access)> {
-    use crate::pages::{account, admin, login, logs, monitoring, overview, services};
+    use crate::pages::{account, admin, files, login, logs, monitoring, overview, services};
     use Access::*;
     use Role::*;
 
@@ -69,6 +69,20 @@ pub fn policy() -> Vec<(String, Access)> {
         (path::<admin::SetUserDisabled>(), AtLeast(Admin)),
         (path::<admin::ResetUserPassword>(), AtLeast(Admin)),
         (path::<admin::ListAudit>(), AtLeast(Admin)),
+        (path::<files::ListFiles>(), AtLeast(Viewer)),
+        (path::<files::GetFile>(), AtLeast(Viewer)),
+        (path::<files::ReprocessFile>(), AtLeast(Editor)),
+        (path::<files::ConvertFile>(), AtLeast(Editor)),
+        (path::<files::DeleteFile>(), AtLeast(Editor)),
+        // The Files REST API (server/src/routes/files.rs): reading is for viewers, changing
+        // for editors. Keys with a method win over the bare route.
+        ("GET /api/v1/files".into(), AtLeast(Viewer)),
+        ("POST /api/v1/files".into(), AtLeast(Editor)),
+        ("GET /api/v1/files/{id}".into(), AtLeast(Viewer)),
+        ("DELETE /api/v1/files/{id}".into(), AtLeast(Editor)),
+        ("GET /api/v1/files/{id}/content".into(), AtLeast(Viewer)),
+        ("POST /api/v1/files/{id}/reprocess".into(), AtLeast(Editor)),
+        ("POST /api/v1/files/{id}/convert".into(), AtLeast(Editor)),
     ];
     // Sidebar pages carry their role in the navigation table.
     rules.extend(NAV.iter().flat_map(|g| g.items).map(|item| (item.path.to_string(), AtLeast(item.min_role))));

@@ -114,7 +114,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view={Lazy::<overview::OverviewRoute>::new()}/>
                     <Route path=path!("/services") view={Lazy::<services::ServicesRoute>::new()}/>
                     <Route path=path!("/pipelines") view=pipelines::PipelinesPage/>
-                    <Route path=path!("/files") view=files::FilesPage/>
+                    <Route path=path!("/files") view={Lazy::<files::FilesRoute>::new()}/>
                     <Route path=path!("/monitoring") view={Lazy::<monitoring::MonitoringRoute>::new()}/>
                     <Route path=path!("/experiments") view=experiments::ExperimentsPage/>
                     <Route path=path!("/models") view=models::ModelsPage/>

@@ -106,3 +106,12 @@ pub fn clear_session_cookie() {
 }
 
 pub use okrflow_engine::now_ms;
+
+/// A Files error with its status (refusals are 4xx and name the file).
+pub fn file_error(e: okrflow_engine::files::FileError) -> ServerFnError {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(error = %e, "file action failed");
+    }
+    fail(status, e.to_string())
+}

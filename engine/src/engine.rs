@@ -10,6 +10,7 @@ use crate::accounts::ratelimit::LoginLimiter;
 use crate::accounts::users::{self, FirstAdmin};
 use crate::accounts::AccountError;
 use crate::db::{Database, DatabaseUrl, DbError};
+use crate::files::{FileError, Files};
 use crate::health::{ComponentHealth, SystemStatus};
 use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
 use crate::monitoring::checks::{CheckError, CheckSpec, Checks};
@@ -31,6 +32,8 @@ pub struct EngineOptions {
     pub database_url: Option<String>,
     /// The first admin's password on an empty database; `None` generates one.
     pub admin_password: Option<String>,
+    /// The largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,8 @@ pub enum EngineError {
     FirstAdmin(#[from] AccountError),
     #[error("cannot load the external checks: {0}")]
     Checks(#[from] CheckError),
+    #[error("cannot open the file store: {0}")]
+    Files(#[from] FileError),
 }
 
 /// Why a Services control was not run.
@@ -71,6 +76,7 @@ struct Inner {
     sampler: Sampler,
     checks: Checks,
     components: Registry,
+    files: Files,
     started: Instant,
     /// The last measured components and when.
     status_cache: std::sync::Mutex<Option<(Instant, Vec<ComponentHealth>)>>,
@@ -107,6 +113,7 @@ impl Engine {
         let log_store = Arc::new(LogStore::spawn(db.clone(), receiver));
         let checks = Checks::start(db.clone()).await?;
         let sampler = Sampler::spawn(Some(db.clone()));
+        let files = Files::open(db.clone(), &options.data_dir, options.max_upload_bytes).await?;
         let started = Instant::now();
         let components = Registry::default();
         components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));
@@ -122,6 +129,7 @@ impl Engine {
             sampler,
             checks,
             components,
+            files,
             started,
             status_cache: std::sync::Mutex::new(None),
         };
@@ -190,6 +198,11 @@ impl Engine {
     /// Where later capabilities (and the server) register their components.
     pub fn components(&self) -> &Registry {
         &self.inner.components
+    }
+
+    /// Uploads, profiles, conversions and downloads.
+    pub fn files(&self) -> &Files {
+        &self.inner.files
     }
 
     pub fn checks(&self) -> &Checks {
@@ -317,7 +330,12 @@ mod tests {
         let data_dir = dir.path().join("data");
         let buffer = LogBuffer::new(10);
         let (_layer, receiver) = logs::capture(buffer.clone());
-        let options = EngineOptions { data_dir: data_dir.clone(), database_url: None, admin_password: None };
+        let options = EngineOptions {
+            data_dir: data_dir.clone(),
+            database_url: None,
+            admin_password: None,
+            max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
+        };
         let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
         assert!(matches!(first_admin, FirstAdmin::Generated { .. }));
         assert!(data_dir.join("okrflow.db").exists());

@@ -5,8 +5,9 @@
 //!   the audit log and the login rate limit.
 //! - [`logs`]: log entries; with `runtime`, the in-memory ring buffer, the tracing layer that
 //!   fills it, and the writer that keeps warnings and errors in the database.
-//! - [`files`]: accepted file types with their signature checks, and original names made safe
-//!   (the rest of the Files capability is still to come).
+//! - [`files`]: accepted file types with their signature checks, original names made safe, the
+//!   views of stored files and profiles; with `runtime`, streaming storage, the records,
+//!   background profiling (polars, calamine, archives, PDF, text), conversions and downloads.
 //! - [`health`]: the health of okrflow's components and the overall status derived from them.
 //! - [`monitoring`]: the one-second system samples, chart series and ranges, the Services
 //!   page's view; with `runtime`, the sysinfo sampler, the stored minute history, external

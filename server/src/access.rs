@@ -40,9 +40,14 @@ impl AccessControl {
     /// The rule for a request: its matched route's, or for the fallback, anonymous for a file
     /// that exists in the site root (the browser bundle, the icon) and viewer for anything else
     /// (the 404 page).
-    pub fn rule(&self, matched: Option<&str>, path: &str) -> Option<Access> {
+    /// A rule keyed "METHOD route" (REST routes whose methods need different roles) wins over
+    /// one keyed by the route alone; HEAD follows GET.
+    pub fn rule(&self, method: &Method, matched: Option<&str>, path: &str) -> Option<Access> {
+        let method = if method == Method::HEAD { Method::GET } else { method.clone() };
         match matched {
-            Some(route) => self.rules.get(route).copied(),
+            Some(route) => {
+                self.rules.get(&format!("{method} {route}")).or_else(|| self.rules.get(route)).copied()
+            }
             None if self.is_static_file(path) => Some(Access::Anonymous),
             None => Some(Access::AtLeast(Role::Viewer)),
         }
@@ -73,7 +78,7 @@ impl Refusal {
     }
 
     fn into_response(self, path: &str) -> Response {
-        let mut response = if path.starts_with("/api/") {
+        let mut response = if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
             // Leptos's client reads "Kind|message" bodies and shows the message.
             (self.status, format!("ServerError|{}", self.message)).into_response()
         } else {
@@ -254,7 +259,7 @@ pub async fn enforce(State(ac): State<AccessControl>, mut req: Request, next: Ne
         .unwrap_or_else(|| "unknown".into());
     let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
 
-    let Some(rule) = ac.rule(matched.as_deref(), &path) else {
+    let Some(rule) = ac.rule(&method, matched.as_deref(), &path) else {
         tracing::error!(
             route = matched.as_deref().unwrap_or(&path),
             "route is not declared in the access policy; denied"

@@ -32,6 +32,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(StorageArgs),
+    /// Profile one file as the Files page would (type from its extension), print the profile
+    /// as JSON and how long it took, then exit. Nothing is stored.
+    Profile {
+        /// The file to profile.
+        file: std::path::PathBuf,
+    },
 }
 
 /// Parses the command line (exiting with 2 on bad usage), runs the command, and maps the
@@ -47,6 +53,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Migrate(storage) => run_migrate(storage),
+        Command::Profile { file } => run_profile(&file),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +77,25 @@ fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     })
 }
 
+fn run_profile(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use okrflow_engine::files::{profile, FileKind};
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let kind = FileKind::from_name(&name).map_err(anyhow::Error::msg)?;
+    let mut head = Vec::with_capacity(1024);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?, 1024),
+        &mut head,
+    )?;
+    kind.check_signature(&head).map_err(anyhow::Error::msg).with_context(|| format!("'{name}'"))?;
+    let started = std::time::Instant::now();
+    let profile = profile::profile(path, kind).map_err(anyhow::Error::msg).with_context(|| format!("'{name}'"))?;
+    let took = started.elapsed();
+    println!("{}", serde_json::to_string(&profile)?);
+    eprintln!("profiled '{name}' in {:.3} s", took.as_secs_f64());
+    Ok(())
+}
+
 fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
     let (buffer, receiver) = telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
     let admin_password = std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
@@ -78,6 +104,7 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
             data_dir: storage.data_dir,
             database_url: storage.database_url,
             admin_password,
+            max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
         };
         let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver).await?;
         crate::startup::announce_first_admin(&first_admin);

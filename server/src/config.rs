@@ -51,6 +51,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OKRFLOW_METRICS_PUBLIC")]
     pub metrics_public: bool,
 
+    /// The largest file accepted by an upload, in megabytes (10^6 bytes). Past it the upload
+    /// stops and nothing is kept.
+    #[arg(long, env = "OKRFLOW_MAX_UPLOAD_MB", default_value_t = 500, value_name = "MB",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_upload_mb: u64,
+
     /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
     pub site_root: PathBuf,
@@ -80,6 +86,8 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub site_root: PathBuf,
     pub metrics_public: bool,
+    /// The upload limit in bytes.
+    pub max_upload_bytes: u64,
     /// The first admin's password on an empty database (from OKRFLOW_ADMIN_PASSWORD only, never
     /// a flag: command lines are visible to other users).
     pub admin_password: Option<String>,
@@ -110,6 +118,7 @@ impl ServeConfig {
             log_format: args.log_format,
             site_root: args.site_root,
             metrics_public: args.metrics_public,
+            max_upload_bytes: args.max_upload_mb * 1_000_000,
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
         })
     }
@@ -128,6 +137,7 @@ impl ServeConfig {
             log_format: LogFormat::Text,
             site_root: PathBuf::from("target/site"),
             metrics_public: false,
+            max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
             admin_password: Some(Self::TEST_ADMIN_PASSWORD.into()),
         }
     }

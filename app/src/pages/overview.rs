@@ -28,6 +28,8 @@ pub struct Overview {
     pub warnings_24h: u64,
     pub errors_24h: u64,
     pub log_entries_in_memory: usize,
+    /// Stored files (uploads and outputs) and their bytes.
+    pub files: okrflow_engine::files::FileTotals,
 }
 
 #[server]
@@ -45,6 +47,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         warnings_24h,
         errors_24h,
         log_entries_in_memory: engine.logs().len(),
+        files: engine.files().totals().await.map_err(|e| ServerFnError::new(format!("counting files: {e}")))?,
     })
 }
 
@@ -94,10 +97,9 @@ pub fn OverviewPage() -> impl IntoView {
             <section class="coming" aria-labelledby="coming-title">
                 <h2 id="coming-title">"Capabilities"</h2>
                 <p class="muted">
-                    "These pages show real data once their capability lands; until then they say so instead of showing invented numbers."
+                    "Files are here; these pages show real data once their capability lands, and until then they say so instead of showing invented numbers."
                 </p>
                 <ul class="coming-list">
-                    <li><a href="/files">"Files"</a>" — upload, profile and convert CSV, Excel, JSON and archives."</li>
                     <li><a href="/pipelines">"Pipelines"</a>" — ingestion, validation, training and monitoring runs."</li>
                     <li><a href="/experiments">"Experiments"</a>" — MLflow-compatible tracking of runs, params and metrics."</li>
                     <li><a href="/models">"Models"</a>" — OKR success classifiers and their versions."</li>
@@ -144,6 +146,12 @@ fn OverviewCards(overview: Overview) -> impl IntoView {
                 value=db_size
                 detail=db.map(|c| c.detail).unwrap_or_default()
                 href="/services"
+            />
+            <StatCard
+                label="Files"
+                value=overview.files.files.to_string()
+                detail=format!("{} stored", format_bytes(overview.files.bytes))
+                href="/files"
             />
             <StatCard
                 label="Warnings and errors, 24 h"

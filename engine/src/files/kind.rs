@@ -55,6 +55,19 @@ impl FileKind {
         }
     }
 
+    /// The stored and typed form: the kind's first extension (`csv`, `xlsx`, `gz`…).
+    pub fn as_str(self) -> &'static str {
+        self.extensions()[0]
+    }
+
+    /// The kind whose stored form is `s`, or the refusal listing the kinds.
+    pub fn parse(s: &str) -> Result<FileKind, String> {
+        FileKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown file type '{s}'; the types are {}", names.join(", "))
+        })
+    }
+
     /// What a person calls it, for the File Manager's type column.
     pub fn description(self) -> &'static str {
         match self {

@@ -1,15 +1,318 @@
-//! Files people bring (CSV, Excel, JSON, archives…). Started: which types are accepted and how
-//! their content's signature is checked ([`kind`]), how an original name is kept ([`names`]),
-//! and (with `runtime`) writing an upload to disk as it streams in ([`store`]). Still to come
-//! with issue 4: the database records and duplicates by hash, the routes, background profiling
-//! with polars and calamine, conversions, downloads and the page.
+//! Files people bring (CSV, Excel, JSON, archives…): which types are accepted and how their
+//! content's signature is checked ([`kind`]), how an original name is kept ([`names`]), the
+//! browser-safe views of stored files and their profiles (here), and with `runtime`: writing an
+//! upload to disk as it streams in ([`store`]), the database records ([`records`]), profiling
+//! ([`profile`]: tables with polars, Excel with calamine, archives, PDF, text), conversions to
+//! Parquet and clean CSV ([`convert`]), the background profiler ([`profiler`]) and [`Files`],
+//! the handle the server uses for all of it.
 //!
-//! Both modules are plain functions without `runtime`, so the browser can check a file's type
+//! Without `runtime` only plain types and functions remain, so the browser checks a file's type
 //! before uploading it with the same rules the server applies.
 
 pub mod kind;
 pub mod names;
+
+#[cfg(feature = "runtime")]
+pub mod convert;
+#[cfg(feature = "runtime")]
+mod handle;
+#[cfg(feature = "runtime")]
+pub mod profile;
+#[cfg(feature = "runtime")]
+pub mod profiler;
+#[cfg(feature = "runtime")]
+pub mod records;
 #[cfg(feature = "runtime")]
 pub mod store;
 
+#[cfg(feature = "runtime")]
+pub use handle::{Download, FileError, Files, DEFAULT_MAX_UPLOAD_BYTES};
 pub use kind::FileKind;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a file is in its processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileStatus {
+    Queued,
+    Profiling,
+    Ready,
+    Failed,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Queued => "queued",
+            FileStatus::Profiling => "profiling",
+            FileStatus::Ready => "ready",
+            FileStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FileStatus> {
+        [FileStatus::Queued, FileStatus::Profiling, FileStatus::Ready, FileStatus::Failed].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Still being worked on: the page keeps asking until it is not.
+    pub fn is_pending(self) -> bool {
+        matches!(self, FileStatus::Queued | FileStatus::Profiling)
+    }
+}
+
+/// What a tabular file can be converted to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Conversion {
+    Parquet,
+    /// UTF-8, comma-separated, normalised column names.
+    CleanCsv,
+}
+
+impl Conversion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conversion::Parquet => "parquet",
+            Conversion::CleanCsv => "clean_csv",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Conversion, String> {
+        match s {
+            "parquet" => Ok(Conversion::Parquet),
+            "clean_csv" | "csv" => Ok(Conversion::CleanCsv),
+            other => Err(format!("unknown conversion '{other}'; choose parquet or clean_csv")),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Conversion::Parquet => "Parquet",
+            Conversion::CleanCsv => "clean CSV",
+        }
+    }
+}
+
+/// Another file, by id and name (a duplicate's original, an output's source).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// One stored file as lists show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileView {
+    pub id: String,
+    pub name: String,
+    pub kind: FileKind,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub uploaded_by: String,
+    pub uploaded_at_ms: i64,
+    pub status: FileStatus,
+    /// Why profiling failed (with line and column where the parser knew them).
+    pub status_message: Option<String>,
+    pub rows: Option<u64>,
+    pub columns: Option<u64>,
+    pub downloads: u64,
+    pub last_download_ms: Option<i64>,
+    pub last_download_by: Option<String>,
+    /// The earliest other file with the same content.
+    pub duplicate_of: Option<FileRef>,
+    /// For outputs: the file they were made from (its name stays after it is deleted).
+    pub source: Option<FileRef>,
+    pub conversion: Option<Conversion>,
+}
+
+/// What profiling found. Tables: one per CSV/JSON/Parquet file, one per Excel sheet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Profile {
+    Tables(Vec<TableProfile>),
+    Archive(ArchiveProfile),
+    Pdf { pages: u64, title: Option<String> },
+    Text { lines: u64, words: u64, encoding: String },
+}
+
+impl Profile {
+    /// Rows and columns for the file table: the first table's.
+    pub fn shape(&self) -> (Option<u64>, Option<u64>) {
+        match self {
+            Profile::Tables(tables) => match tables.first() {
+                Some(t) => (Some(t.rows), Some(t.columns.len() as u64)),
+                None => (None, None),
+            },
+            Profile::Text { lines, .. } => (Some(*lines), None),
+            _ => (None, None),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableProfile {
+    /// The Excel sheet; `None` for single-table files.
+    pub sheet: Option<String>,
+    /// Records, not lines: a quoted field may span lines.
+    pub rows: u64,
+    pub columns: Vec<ColumnProfile>,
+    /// The first rows, cells as text (`None` is a missing value).
+    pub preview: Vec<Vec<Option<String>>>,
+    /// Things the reader had to work around (e.g. invalid UTF-8 replaced).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    /// The type polars inferred, e.g. `i64`, `f64`, `str`, `bool`, `date`.
+    pub dtype: String,
+    pub nulls: u64,
+    pub distinct: u64,
+    pub numbers: Option<NumberStats>,
+    /// The most frequent values of a text column with their counts, most frequent first.
+    pub top: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NumberStats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); `None` with fewer than two values.
+    pub std: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveProfile {
+    /// Listed entries, at most [`ARCHIVE_LIST_CAP`].
+    pub entries: Vec<ArchiveEntry>,
+    /// All entries seen (may exceed the list).
+    pub total_entries: u64,
+    /// The sum of the sizes the archive declares for its contents.
+    pub total_size: u64,
+    /// Caps that were reached and suspicious ratios, in words.
+    pub notes: Vec<String>,
+}
+
+/// How many archive entries a profile lists.
+pub const ARCHIVE_LIST_CAP: usize = 1_000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveEntry {
+    pub path: String,
+    /// Uncompressed size as declared.
+    pub size: u64,
+    /// Stored size where the format has one (zip).
+    pub compressed: Option<u64>,
+    pub is_dir: bool,
+}
+
+/// A download as the page's activity list shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DownloadView {
+    pub file_id: String,
+    pub file_name: String,
+    pub at_ms: i64,
+    pub by: String,
+}
+
+/// A file with everything the detail view shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileDetail {
+    pub file: FileView,
+    pub profile: Option<Profile>,
+    /// How long the last profile took, in milliseconds.
+    pub profiled_ms: Option<u64>,
+    /// Outputs made from this file.
+    pub outputs: Vec<FileView>,
+    pub downloads: Vec<DownloadView>,
+}
+
+/// Columns the file table sorts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileSort {
+    Name,
+    Kind,
+    Size,
+    #[default]
+    Uploaded,
+    Rows,
+    Downloads,
+}
+
+impl FileSort {
+    pub const ALL: [FileSort; 6] =
+        [FileSort::Name, FileSort::Kind, FileSort::Size, FileSort::Uploaded, FileSort::Rows, FileSort::Downloads];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileSort::Name => "name",
+            FileSort::Kind => "kind",
+            FileSort::Size => "size",
+            FileSort::Uploaded => "uploaded",
+            FileSort::Rows => "rows",
+            FileSort::Downloads => "downloads",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<FileSort, String> {
+        FileSort::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = FileSort::ALL.iter().map(|k| k.as_str()).collect();
+            format!("cannot sort files by '{s}'; choose one of {}", names.join(", "))
+        })
+    }
+}
+
+/// The most files one page lists.
+pub const MAX_PER_PAGE: u32 = 200;
+
+/// What the file table asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileQuery {
+    /// Part of the name, case-insensitive.
+    pub name: Option<String>,
+    pub kind: Option<FileKind>,
+    pub sort: FileSort,
+    pub descending: bool,
+    /// From 1.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for FileQuery {
+    fn default() -> Self {
+        FileQuery { name: None, kind: None, sort: FileSort::Uploaded, descending: true, page: 1, per_page: 25 }
+    }
+}
+
+impl FileQuery {
+    /// Refuses pages outside 1.. and page sizes outside 1..=MAX_PER_PAGE, naming the rule.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.page == 0 {
+            return Err("page starts at 1".into());
+        }
+        if self.per_page == 0 || self.per_page > MAX_PER_PAGE {
+            return Err(format!("per_page must be between 1 and {MAX_PER_PAGE}"));
+        }
+        Ok(())
+    }
+}
+
+/// Totals over every stored file (uploads and outputs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileTotals {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// One page of the file table, with the totals and the recent activity beside it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilePage {
+    pub files: Vec<FileView>,
+    /// Files matching the filter (for paging).
+    pub matching: u64,
+    pub totals: FileTotals,
+    pub recent_uploads: Vec<FileView>,
+    pub recent_downloads: Vec<DownloadView>,
+    /// The upload size limit in bytes, so the page can say it before sending.
+    pub max_upload_bytes: u64,
+}

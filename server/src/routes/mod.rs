@@ -2,6 +2,7 @@
 //! and the layers every request passes, outermost first: request id, trace span, metrics,
 //! security headers, access (who may), server-function status codes.
 
+pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod server_fns;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .merge(files::routes())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -1,0 +1,267 @@
+//! [`Files`]: the Files capability as the server uses it. Uploads (streamed, limited, checked,
+//! recorded, queued for profiling), the file table, details, reprocessing, conversions,
+//! downloads and deletion. Stored files live in `<data_dir>/files/<server id>`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::Stream;
+
+use super::profiler::Profiler;
+use super::records::{self, NewFile};
+use super::store::{self, WriteError};
+use super::{convert, names, Conversion, FileDetail, FileKind, FilePage, FileQuery, FileRef, FileTotals, FileView};
+use crate::db::Database;
+
+/// The upload limit unless configured: 500 MB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1000 * 1000;
+/// Recent uploads and downloads shown beside the table.
+const RECENT: u32 = 8;
+
+/// Why a file action was refused or failed. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The type or content is not accepted (415).
+    #[error("{0}")]
+    Refused(String),
+    /// Past the upload limit (413).
+    #[error("'{name}': {source}")]
+    TooLarge { name: String, source: WriteError },
+    /// The client's body broke off (400).
+    #[error("'{name}': {source}")]
+    Broken { name: String, source: WriteError },
+    /// The disk could not take it (507).
+    #[error("'{name}': {source}")]
+    Disk { name: String, source: WriteError },
+    #[error("no file with id '{0}'")]
+    NotFound(String),
+    /// An action that does not apply to this file (400).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the file store failed: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl FileError {
+    /// The HTTP status this error is answered with: the caller's mistakes 4xx, the rest 5xx.
+    pub fn status(&self) -> u16 {
+        match self {
+            FileError::Refused(_) => 415,
+            FileError::TooLarge { .. } => 413,
+            FileError::Broken { .. } | FileError::Invalid(_) => 400,
+            FileError::NotFound(_) => 404,
+            FileError::Disk { .. } => 507,
+            FileError::Db(_) | FileError::Io(_) => 500,
+        }
+    }
+}
+
+/// A stored file ready to be sent.
+pub struct Download {
+    pub path: PathBuf,
+    pub file: FileView,
+}
+
+#[derive(Clone)]
+pub struct Files {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    dir: PathBuf,
+    max_upload_bytes: u64,
+    profiler: Profiler,
+}
+
+impl Files {
+    /// Opens the store under `data_dir`: creates `files/`, removes partial files a crash left,
+    /// and queues again what was waiting for a profile.
+    pub async fn open(db: Database, data_dir: &Path, max_upload_bytes: u64) -> Result<Files, FileError> {
+        let dir = data_dir.join("files");
+        std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".part") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let profiler = Profiler::spawn(db.clone(), dir.clone());
+        for id in records::pending(&db).await? {
+            profiler.enqueue(&id);
+        }
+        Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler }) })
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.inner.max_upload_bytes
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Stores an upload: the name is cleaned and its extension must be an accepted type, the
+    /// body is streamed to disk within the limit, the content's signature must fit the type.
+    /// Any refusal or failure leaves nothing on disk and nothing in the database.
+    pub async fn upload<S, B, E>(&self, raw_name: &str, body: S, by: &str) -> Result<FileView, FileError>
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let name = names::clean_name(raw_name);
+        let kind = FileKind::from_name(&name).map_err(FileError::Refused)?;
+        let id = store::new_file_id();
+        let written = store::write_stream(&self.inner.dir, &id, self.inner.max_upload_bytes, body).await.map_err(|e| {
+            let name = name.clone();
+            match e {
+                WriteError::TooLarge { .. } => FileError::TooLarge { name, source: e },
+                WriteError::Source(_) => FileError::Broken { name, source: e },
+                WriteError::Disk(_) => FileError::Disk { name, source: e },
+            }
+        })?;
+        let remove = || std::fs::remove_file(&written.path);
+        if let Err(why) = kind.check_signature(&written.head) {
+            let _ = remove();
+            return Err(FileError::Refused(format!("'{name}' was refused: {why}")));
+        }
+        let record = NewFile {
+            id: &id,
+            name: &name,
+            kind,
+            size_bytes: written.bytes,
+            sha256: &written.sha256,
+            uploaded_by: by,
+            uploaded_at_ms: crate::now_ms(),
+            source: None,
+            conversion: None,
+        };
+        if let Err(e) = records::insert(&self.inner.db, &record).await {
+            let _ = remove();
+            return Err(e.into());
+        }
+        self.inner.profiler.enqueue(&id);
+        self.view(&id).await
+    }
+
+    /// One file's row.
+    pub async fn view(&self, id: &str) -> Result<FileView, FileError> {
+        records::get(&self.inner.db, id).await?.ok_or_else(|| FileError::NotFound(id.to_string()))
+    }
+
+    pub async fn list(&self, query: &FileQuery) -> Result<FilePage, FileError> {
+        query.validate().map_err(FileError::Invalid)?;
+        let db = &self.inner.db;
+        let (files, matching) = records::list(db, query).await?;
+        Ok(FilePage {
+            files,
+            matching,
+            totals: records::totals(db).await?,
+            recent_uploads: records::recent_uploads(db, RECENT).await?,
+            recent_downloads: records::downloads(db, None, RECENT).await?,
+            max_upload_bytes: self.inner.max_upload_bytes,
+        })
+    }
+
+    pub async fn totals(&self) -> Result<FileTotals, FileError> {
+        Ok(records::totals(&self.inner.db).await?)
+    }
+
+    pub async fn detail(&self, id: &str) -> Result<FileDetail, FileError> {
+        let db = &self.inner.db;
+        let file = self.view(id).await?;
+        let (profile, profiled_ms) = records::profile(db, id).await?;
+        Ok(FileDetail {
+            file,
+            profile,
+            profiled_ms,
+            outputs: records::outputs_of(db, id).await?,
+            downloads: records::downloads(db, Some(id), RECENT).await?,
+        })
+    }
+
+    /// Profiles the file again.
+    pub async fn reprocess(&self, id: &str) -> Result<FileView, FileError> {
+        if !records::requeue(&self.inner.db, id).await? {
+            return Err(FileError::NotFound(id.to_string()));
+        }
+        self.inner.profiler.enqueue(id);
+        self.view(id).await
+    }
+
+    /// Converts a tabular file (an Excel `sheet`, or the first) into a new output file.
+    pub async fn convert(&self, id: &str, to: Conversion, sheet: Option<String>, by: &str) -> Result<FileView, FileError> {
+        let source = self.view(id).await?;
+        if !source.kind.is_tabular() {
+            return Err(FileError::Invalid(format!(
+                "'{}' is {}, not a table; only tables convert to {}",
+                source.name,
+                source.kind.description(),
+                to.label()
+            )));
+        }
+        let out_id = store::new_file_id();
+        let dir = self.inner.dir.clone();
+        let (src_path, kind, out) = (dir.join(&source.id), source.kind, out_id.clone());
+        let output = tokio::task::spawn_blocking(move || convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out))
+            .await
+            .unwrap_or_else(|e| Err(format!("the conversion stopped unexpectedly: {e}")))
+            .map_err(|e| FileError::Invalid(format!("'{}' could not be converted to {}: {e}", source.name, to.label())))?;
+        let stem = source.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&source.name);
+        let sheet = output.sheet.as_deref().map(|s| format!("-{}", names::clean_name(s))).unwrap_or_default();
+        let name = names::clean_name(&match to {
+            Conversion::Parquet => format!("{stem}{sheet}.parquet"),
+            Conversion::CleanCsv => format!("{stem}{sheet}.clean.csv"),
+        });
+        let record = NewFile {
+            id: &out_id,
+            name: &name,
+            kind: if to == Conversion::Parquet { FileKind::Parquet } else { FileKind::Csv },
+            size_bytes: output.bytes,
+            sha256: &output.sha256,
+            uploaded_by: by,
+            uploaded_at_ms: crate::now_ms(),
+            source: Some(&FileRef { id: source.id.clone(), name: source.name.clone() }),
+            conversion: Some(to),
+        };
+        if let Err(e) = records::insert(&self.inner.db, &record).await {
+            let _ = std::fs::remove_file(self.inner.dir.join(&out_id));
+            return Err(e.into());
+        }
+        self.inner.profiler.enqueue(&out_id);
+        self.view(&out_id).await
+    }
+
+    /// The file to send for a download.
+    pub async fn download(&self, id: &str) -> Result<Download, FileError> {
+        let file = self.view(id).await?;
+        let path = self.inner.dir.join(&file.id);
+        if !path.is_file() {
+            return Err(FileError::Io(format!("'{}' is recorded but its content is missing from the store", file.name)));
+        }
+        Ok(Download { path, file })
+    }
+
+    /// Counts a download of `file` by `by`.
+    pub async fn record_download(&self, file: &FileView, by: &str) -> Result<(), FileError> {
+        Ok(records::record_download(&self.inner.db, &file.id, &file.name, by, crate::now_ms()).await?)
+    }
+
+    /// Deletes the record, then the bytes. Outputs made from it stay.
+    pub async fn delete(&self, id: &str) -> Result<FileView, FileError> {
+        let file = self.view(id).await?;
+        if !records::delete(&self.inner.db, id).await? {
+            return Err(FileError::NotFound(id.to_string()));
+        }
+        if let Err(e) = std::fs::remove_file(self.inner.dir.join(&file.id)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(file = %file.id, error = %e, "a deleted file's content could not be removed");
+            }
+        }
+        Ok(file)
+    }
+}

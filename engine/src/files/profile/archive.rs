@@ -1,0 +1,185 @@
+//! ZIP, TAR and gzip: what is inside, read without extracting anything to disk, with caps that
+//! defeat archive bombs. A zip's central directory and a gzip's trailer are read without
+//! decompressing at all; a compressed tar is decompressed through a counter that stops at
+//! [`MAX_EXPANSION`] times the file's size.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::files::{ArchiveEntry, ArchiveProfile, ARCHIVE_LIST_CAP};
+use crate::units::format_bytes;
+
+/// Entries read from one archive at most (the list shows the first [`ARCHIVE_LIST_CAP`]).
+pub const MAX_ENTRIES: u64 = 100_000;
+/// How much larger than the compressed file its decompressed bytes may get while listing.
+pub const MAX_EXPANSION: u64 = 100;
+/// A declared ratio above this is reported as a possible archive bomb.
+const SUSPICIOUS_RATIO: u64 = 100;
+
+#[derive(Default)]
+struct Listing {
+    profile: ArchiveProfile,
+}
+
+impl Listing {
+    fn add(&mut self, entry: ArchiveEntry) {
+        self.profile.total_entries += 1;
+        self.profile.total_size = self.profile.total_size.saturating_add(entry.size);
+        if self.profile.entries.len() < ARCHIVE_LIST_CAP {
+            self.profile.entries.push(entry);
+        }
+    }
+
+    fn finish(mut self, file_bytes: u64) -> ArchiveProfile {
+        let p = &mut self.profile;
+        if p.total_entries as usize > p.entries.len() {
+            p.notes.push(format!("{} entries; the first {} are listed", p.total_entries, p.entries.len()));
+        }
+        if file_bytes > 0 && p.total_size / file_bytes.max(1) > SUSPICIOUS_RATIO {
+            p.notes.push(format!(
+                "declares {} of content in {} (a ratio of {}:1): a possible archive bomb; nothing was extracted",
+                format_bytes(p.total_size),
+                format_bytes(file_bytes),
+                p.total_size / file_bytes.max(1)
+            ));
+        }
+        self.profile
+    }
+}
+
+pub fn profile_zip(path: &Path) -> Result<ArchiveProfile, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let bytes = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip archive: {e}"))?;
+    let mut listing = Listing::default();
+    let count = archive.len() as u64;
+    for i in 0..count.min(MAX_ENTRIES) as usize {
+        // The raw entry: its header only, never decompressed.
+        let entry = archive.by_index_raw(i).map_err(|e| format!("zip entry {}: {e}", i + 1))?;
+        listing.add(ArchiveEntry {
+            path: entry.name().to_string(),
+            size: entry.size(),
+            compressed: Some(entry.compressed_size()),
+            is_dir: entry.is_dir(),
+        });
+    }
+    if count > MAX_ENTRIES {
+        listing.profile.notes.push(format!("the archive declares {count} entries; only the first {MAX_ENTRIES} were read"));
+        listing.profile.total_entries = count;
+    }
+    Ok(listing.finish(bytes))
+}
+
+pub fn profile_tar(path: &Path) -> Result<ArchiveProfile, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let bytes = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut archive = tar::Archive::new(file);
+    // Seeking past each entry's content: nothing is read but the headers.
+    let entries = archive.entries_with_seek().map_err(|e| format!("not a readable TAR archive: {e}"))?;
+    let mut listing = Listing::default();
+    list_tar(entries, &mut listing)?;
+    Ok(listing.finish(bytes))
+}
+
+fn list_tar<R: Read>(entries: tar::Entries<'_, R>, listing: &mut Listing) -> Result<(), String> {
+    for entry in entries {
+        if listing.profile.total_entries >= MAX_ENTRIES {
+            listing.profile.notes.push(format!("stopped after {MAX_ENTRIES} entries"));
+            break;
+        }
+        let entry = entry.map_err(|e| tar_error(listing, e))?;
+        let header = entry.header();
+        let path = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "(unreadable name)".into());
+        listing.add(ArchiveEntry {
+            path,
+            size: header.size().unwrap_or(0),
+            compressed: None,
+            is_dir: header.entry_type().is_dir(),
+        });
+    }
+    Ok(())
+}
+
+fn tar_error(listing: &Listing, e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::Other && e.to_string().contains(EXPANSION_STOP) {
+        e.to_string()
+    } else {
+        format!("TAR entry {}: {e}", listing.profile.total_entries + 1)
+    }
+}
+
+const EXPANSION_STOP: &str = "decompressed bytes reached";
+
+/// A reader that fails once more than `limit` bytes came through it.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(std::io::Error::other(format!(
+                "{EXPANSION_STOP} {} ({MAX_EXPANSION}× the file) and listing stopped: a possible archive bomb",
+                format_bytes(self.limit)
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// A gzip file: a compressed tar is listed entry by entry (decompressing, capped); any other
+/// content is one entry whose size comes from the gzip trailer, without decompressing.
+pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
+    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let bytes = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut decoder = flate2::read::GzDecoder::new(File::open(path).map_err(|e| e.to_string())?);
+    let mut first = [0u8; 512];
+    let got = read_up_to(&mut decoder, &mut first).map_err(|e| format!("not readable gzip data: {e}"))?;
+    let inner_name = decoder
+        .header()
+        .and_then(|h| h.filename())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().trim_end_matches(".gz").to_string()).unwrap_or_default());
+    let is_tar = got >= 262 && &first[257..262] == b"ustar";
+    let mut listing = Listing::default();
+    if is_tar {
+        let limit = bytes.saturating_mul(MAX_EXPANSION).max(1 << 20);
+        let capped = Capped { inner: flate2::read::GzDecoder::new(File::open(path).map_err(|e| e.to_string())?), read: 0, limit };
+        let mut archive = tar::Archive::new(capped);
+        let entries = archive.entries().map_err(|e| format!("not a readable TAR archive inside the gzip: {e}"))?;
+        if let Err(message) = list_tar(entries, &mut listing) {
+            if message.contains(EXPANSION_STOP) {
+                listing.profile.notes.push(message);
+            } else {
+                return Err(message);
+            }
+        }
+        return Ok(listing.finish(bytes));
+    }
+    // ISIZE: the uncompressed size modulo 4 GiB, in the last four bytes.
+    if bytes < 18 {
+        return Err("the gzip file is truncated (shorter than its header and trailer)".into());
+    }
+    let mut trailer = [0u8; 4];
+    file.seek(SeekFrom::End(-4)).and_then(|_| file.read_exact(&mut trailer)).map_err(|e| e.to_string())?;
+    let size = u32::from_le_bytes(trailer) as u64;
+    listing.add(ArchiveEntry { path: inner_name, size, compressed: Some(bytes), is_dir: false });
+    listing.profile.notes.push("the size is the one the gzip trailer declares (modulo 4 GiB); nothing was decompressed".into());
+    Ok(listing.finish(bytes))
+}
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

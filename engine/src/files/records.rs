@@ -1,0 +1,256 @@
+//! The `files` and `file_downloads` tables: one row per stored file (uploads and outputs), its
+//! status and profile, and every download. Status moves queued → profiling → ready | failed;
+//! only the profiler moves it past queued, and a reprocess puts it back.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{
+    Conversion, DownloadView, FileKind, FileQuery, FileRef, FileSort, FileStatus, FileTotals, FileView, Profile,
+};
+use crate::db::Database;
+
+/// A file about to be recorded.
+pub struct NewFile<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub kind: FileKind,
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+    pub uploaded_by: &'a str,
+    pub uploaded_at_ms: i64,
+    pub source: Option<&'a FileRef>,
+    pub conversion: Option<Conversion>,
+}
+
+const VIEW: &str = "SELECT f.id, f.name, f.kind, f.size_bytes, f.sha256, f.uploaded_by, f.uploaded_at_ms, f.status, \
+     f.status_message, f.rows, f.columns, f.downloads, f.last_download_ms, f.last_download_by, f.source_id, \
+     f.source_name, f.conversion, \
+     (SELECT d.id || '/' || d.name FROM files d WHERE d.sha256 = f.sha256 AND (d.uploaded_at_ms < f.uploaded_at_ms \
+       OR (d.uploaded_at_ms = f.uploaded_at_ms AND d.id < f.id)) ORDER BY d.uploaded_at_ms, d.id LIMIT 1) AS duplicate \
+     FROM files f";
+
+fn view_of(row: &SqliteRow) -> Result<FileView, sqlx::Error> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let decode = |what: &str, e: String| sqlx::Error::Decode(format!("files.{what}: {e}").into());
+    let source = match (row.try_get::<Option<String>, _>("source_id")?, row.try_get::<Option<String>, _>("source_name")?) {
+        (Some(id), Some(name)) => Some(FileRef { id, name }),
+        // The source was deleted: its name stays, the link does not.
+        (None, Some(name)) => Some(FileRef { id: String::new(), name }),
+        _ => None,
+    };
+    let duplicate_of = row
+        .try_get::<Option<String>, _>("duplicate")?
+        .and_then(|d| d.split_once('/').map(|(id, name)| FileRef { id: id.into(), name: name.into() }));
+    Ok(FileView {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: FileKind::parse(&kind).map_err(|e| decode("kind", e))?,
+        size_bytes: row.try_get::<i64, _>("size_bytes")? as u64,
+        sha256: row.try_get("sha256")?,
+        uploaded_by: row.try_get("uploaded_by")?,
+        uploaded_at_ms: row.try_get("uploaded_at_ms")?,
+        status: FileStatus::parse(&status).ok_or_else(|| decode("status", status.clone()))?,
+        status_message: row.try_get("status_message")?,
+        rows: row.try_get::<Option<i64>, _>("rows")?.map(|v| v as u64),
+        columns: row.try_get::<Option<i64>, _>("columns")?.map(|v| v as u64),
+        downloads: row.try_get::<i64, _>("downloads")? as u64,
+        last_download_ms: row.try_get("last_download_ms")?,
+        last_download_by: row.try_get("last_download_by")?,
+        duplicate_of,
+        source,
+        conversion: row.try_get::<Option<String>, _>("conversion")?.and_then(|c| Conversion::parse(&c).ok()),
+    })
+}
+
+pub async fn insert(db: &Database, f: &NewFile<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO files (id, name, kind, size_bytes, sha256, uploaded_by, uploaded_at_ms, source_id, source_name, \
+         conversion, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')",
+    )
+    .bind(f.id)
+    .bind(f.name)
+    .bind(f.kind.as_str())
+    .bind(f.size_bytes as i64)
+    .bind(f.sha256)
+    .bind(f.uploaded_by)
+    .bind(f.uploaded_at_ms)
+    .bind(f.source.map(|s| s.id.as_str()))
+    .bind(f.source.map(|s| s.name.as_str()))
+    .bind(f.conversion.map(Conversion::as_str))
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &Database, id: &str) -> Result<Option<FileView>, sqlx::Error> {
+    let row = sqlx::query(&format!("{VIEW} WHERE f.id = ?")).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(view_of).transpose()
+}
+
+fn filtered<'a>(builder: &mut QueryBuilder<'a, Sqlite>, q: &'a FileQuery) {
+    builder.push(" WHERE 1 = 1");
+    if let Some(name) = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        // instr: no LIKE wildcards to escape; lower(): case-insensitive for ASCII and beyond.
+        builder.push(" AND instr(lower(f.name), lower(").push_bind(name).push(")) > 0");
+    }
+    if let Some(kind) = q.kind {
+        builder.push(" AND f.kind = ").push_bind(kind.as_str());
+    }
+}
+
+/// One page of files matching `q`, and how many match.
+pub async fn list(db: &Database, q: &FileQuery) -> Result<(Vec<FileView>, u64), sqlx::Error> {
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM files f");
+    filtered(&mut count, q);
+    let matching: i64 = count.build_query_scalar().fetch_one(db.pool()).await?;
+
+    let mut select = QueryBuilder::<Sqlite>::new(VIEW);
+    filtered(&mut select, q);
+    let column = match q.sort {
+        FileSort::Name => "f.name COLLATE NOCASE",
+        FileSort::Kind => "f.kind",
+        FileSort::Size => "f.size_bytes",
+        FileSort::Uploaded => "f.uploaded_at_ms",
+        FileSort::Rows => "f.rows",
+        FileSort::Downloads => "f.downloads",
+    };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    select.push(format!(" ORDER BY {column} {direction}, f.id {direction} LIMIT "));
+    select.push_bind(q.per_page as i64).push(" OFFSET ").push_bind((q.page as i64 - 1) * q.per_page as i64);
+    let rows = select.build().fetch_all(db.pool()).await?;
+    let files = rows.iter().map(view_of).collect::<Result<Vec<_>, _>>()?;
+    Ok((files, matching as u64))
+}
+
+pub async fn totals(db: &Database) -> Result<FileTotals, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes FROM files").fetch_one(db.pool()).await?;
+    Ok(FileTotals { files: row.try_get::<i64, _>("n")? as u64, bytes: row.try_get::<i64, _>("bytes")? as u64 })
+}
+
+pub async fn recent_uploads(db: &Database, limit: u32) -> Result<Vec<FileView>, sqlx::Error> {
+    let rows = sqlx::query(&format!("{VIEW} WHERE f.conversion IS NULL ORDER BY f.uploaded_at_ms DESC, f.id DESC LIMIT ?"))
+        .bind(limit as i64)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(view_of).collect()
+}
+
+pub async fn outputs_of(db: &Database, id: &str) -> Result<Vec<FileView>, sqlx::Error> {
+    let rows = sqlx::query(&format!("{VIEW} WHERE f.source_id = ? ORDER BY f.uploaded_at_ms, f.id"))
+        .bind(id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(view_of).collect()
+}
+
+/// Recent downloads, of one file or of all.
+pub async fn downloads(db: &Database, file_id: Option<&str>, limit: u32) -> Result<Vec<DownloadView>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT file_id, file_name, at_ms, by_user FROM file_downloads WHERE (?1 IS NULL OR file_id = ?1) \
+         ORDER BY at_ms DESC, id DESC LIMIT ?2",
+    )
+    .bind(file_id)
+    .bind(limit as i64)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DownloadView {
+                file_id: r.try_get("file_id")?,
+                file_name: r.try_get("file_name")?,
+                at_ms: r.try_get("at_ms")?,
+                by: r.try_get("by_user")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn record_download(db: &Database, id: &str, name: &str, by: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE files SET downloads = downloads + 1, last_download_ms = ?, last_download_by = ? WHERE id = ?")
+        .bind(at_ms)
+        .bind(by)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO file_downloads (file_id, file_name, at_ms, by_user) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(name)
+        .bind(at_ms)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// The stored profile and how long it took, if the file has one.
+pub async fn profile(db: &Database, id: &str) -> Result<(Option<Profile>, Option<u64>), sqlx::Error> {
+    let row = sqlx::query("SELECT profile_json, profiled_ms FROM files WHERE id = ?").bind(id).fetch_optional(db.pool()).await?;
+    let Some(row) = row else { return Ok((None, None)) };
+    let json: Option<String> = row.try_get("profile_json")?;
+    let profile = json
+        .map(|j| serde_json::from_str(&j).map_err(|e| sqlx::Error::Decode(format!("files.profile_json: {e}").into())))
+        .transpose()?;
+    Ok((profile, row.try_get::<Option<i64>, _>("profiled_ms")?.map(|v| v as u64)))
+}
+
+/// Marks a queued file as being profiled; its kind, or `None` if it is not queued (deleted,
+/// or already taken).
+pub async fn claim(db: &Database, id: &str) -> Result<Option<FileKind>, sqlx::Error> {
+    let kind: Option<String> =
+        sqlx::query_scalar("UPDATE files SET status = 'profiling' WHERE id = ? AND status = 'queued' RETURNING kind")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(kind.and_then(|k| FileKind::parse(&k).ok()))
+}
+
+/// Stores a profile's outcome, unless the file was deleted or queued again meanwhile.
+pub async fn finish(db: &Database, id: &str, outcome: &Result<Profile, String>, took_ms: u64) -> Result<(), sqlx::Error> {
+    let query = match outcome {
+        Ok(profile) => {
+            let (rows, columns) = profile.shape();
+            let json = serde_json::to_string(profile).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            sqlx::query(
+                "UPDATE files SET status = 'ready', status_message = NULL, profile_json = ?, rows = ?, columns = ?, \
+                 profiled_ms = ? WHERE id = ? AND status = 'profiling'",
+            )
+            .bind(json)
+            .bind(rows.map(|v| v as i64))
+            .bind(columns.map(|v| v as i64))
+        }
+        Err(message) => sqlx::query(
+            "UPDATE files SET status = 'failed', status_message = ?, profile_json = NULL, rows = NULL, columns = NULL, \
+             profiled_ms = ? WHERE id = ? AND status = 'profiling'",
+        )
+        .bind(message),
+    };
+    query.bind(took_ms as i64).bind(id).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Puts a file back in the queue; false if there is no such file.
+pub async fn requeue(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE files SET status = 'queued', status_message = NULL WHERE id = ?")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Files left queued or half-profiled by a previous run, oldest first, all queued again.
+pub async fn pending(db: &Database) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query("UPDATE files SET status = 'queued' WHERE status = 'profiling'").execute(db.pool()).await?;
+    sqlx::query_scalar("SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id").fetch_all(db.pool()).await
+}
+
+/// Removes a file's row; outputs made from it keep their source's name.
+pub async fn delete(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE files SET source_id = NULL WHERE source_id = ?").bind(id).execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM files WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() > 0)
+}
