@@ -34,8 +34,10 @@ impl Rng {
     }
 }
 
-const TEAMS: [&str; 12] =
-    ["Platform", "Growth", "Payments", "Search", "Mobile", "Data", "Security", "Support", "Sales", "Design", "Infra", "ML"];
+const TEAMS: [&str; 12] = [
+    "Platform", "Growth", "Payments", "Search", "Mobile", "Data", "Security", "Support", "Sales", "Design", "Infra",
+    "ML",
+];
 const STATUSES: [&str; 4] = ["on_track", "at_risk", "off_track", "done"];
 
 /// Writes OKR-like rows until the file reaches `bytes`; returns the row count.
@@ -135,7 +137,8 @@ fn upload(addr: &str, auth: &str, path: &Path, name: &str) -> (String, String, D
 
 fn get(addr: &str, auth: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
@@ -167,7 +170,11 @@ fn main() {
     let started = Instant::now();
     let rows = generate(&csv, megabytes * 1_000_000).expect("writing the sample CSV");
     let size = std::fs::metadata(&csv).unwrap().len();
-    println!("files: generated {:.0} MB, {rows} rows, 13 columns in {:.1} s", mb(size), started.elapsed().as_secs_f64());
+    println!(
+        "files: generated {:.0} MB, {rows} rows, 13 columns in {:.1} s",
+        mb(size),
+        started.elapsed().as_secs_f64()
+    );
 
     // Page cache warm for both: each reads the file once before it is measured.
     let _ = Command::new("cat").arg(&csv).stdout(std::process::Stdio::null()).status();
@@ -175,7 +182,8 @@ fn main() {
     let (ours, ours_rss, ok) = measure(Command::new(&bin).arg("profile").arg(&csv).stdout(std::process::Stdio::null()));
     assert!(ok, "okrflow profile failed");
     let script = "import sys, pandas as pd\ndf = pd.read_csv(sys.argv[1])\nd = df.describe()\nprint(len(df), d.shape)";
-    let (theirs, theirs_rss, ok) = measure(Command::new(&python).arg("-c").arg(script).arg(&csv).stdout(std::process::Stdio::null()));
+    let (theirs, theirs_rss, ok) =
+        measure(Command::new(&python).arg("-c").arg(script).arg(&csv).stdout(std::process::Stdio::null()));
     assert!(ok, "pandas failed (is pandas installed for {python}?)");
     println!(
         "files profile {:.0} MB CSV: okrflow {:.2} s, peak RSS {:.0} MB; pandas read_csv+describe {:.2} s, peak RSS {:.0} MB",
@@ -202,7 +210,8 @@ fn main() {
             took.as_secs_f64(),
             mb(size) / took.as_secs_f64()
         );
-        let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["files"][0]["id"].as_str().unwrap().to_string();
+        let id =
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["files"][0]["id"].as_str().unwrap().to_string();
         let waited = Instant::now();
         loop {
             let detail: serde_json::Value =

@@ -45,9 +45,7 @@ impl AccessControl {
     pub fn rule(&self, method: &Method, matched: Option<&str>, path: &str) -> Option<Access> {
         let method = if method == Method::HEAD { Method::GET } else { method.clone() };
         match matched {
-            Some(route) => {
-                self.rules.get(&format!("{method} {route}")).or_else(|| self.rules.get(route)).copied()
-            }
+            Some(route) => self.rules.get(&format!("{method} {route}")).or_else(|| self.rules.get(route)).copied(),
             None if self.is_static_file(path) => Some(Access::Anonymous),
             None => Some(Access::AtLeast(Role::Viewer)),
         }

@@ -84,7 +84,10 @@ fn run_profile(path: &std::path::Path) -> anyhow::Result<()> {
     let kind = FileKind::from_name(&name).map_err(anyhow::Error::msg)?;
     let mut head = Vec::with_capacity(1024);
     std::io::Read::read_to_end(
-        &mut std::io::Read::take(std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?, 1024),
+        &mut std::io::Read::take(
+            std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?,
+            1024,
+        ),
         &mut head,
     )?;
     kind.check_signature(&head).map_err(anyhow::Error::msg).with_context(|| format!("'{name}'"))?;

@@ -19,7 +19,9 @@ fn multipart(parts: &[(&[u8], &[u8])]) -> (String, Vec<u8>) {
     let boundary = "okrflow-test-boundary-7d1e";
     let mut body = Vec::new();
     for (name, bytes) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"").as_bytes(),
+        );
         body.extend_from_slice(name);
         body.extend_from_slice(b"\"\r\nContent-Type: application/octet-stream\r\n\r\n");
         body.extend_from_slice(bytes);
@@ -48,7 +50,14 @@ impl Answer {
     }
 }
 
-async fn call(app: &TestApp, method: &str, path: &str, auth: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Answer {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    auth: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Answer {
     let client = reqwest::Client::new();
     let mut req = client.request(method.parse().unwrap(), app.url(path)).header("authorization", auth);
     for (k, v) in headers {
@@ -140,7 +149,8 @@ fn sheet_xml(rows: &[&[&str]]) -> String {
 /// A minimal .xlsx with two sheets, "Objectives" and "Key results".
 fn workbook() -> Vec<u8> {
     let sheet1 = sheet_xml(&[&["objective", "owner"], &["Grow revenue", "ana"], &["Ship v2", "ben"]]);
-    let sheet2 = sheet_xml(&[&["key_result", "progress"], &["ARR 10M", "0.4"], &["NPS 50", "0.7"], &["Churn 2%", "0.9"]]);
+    let sheet2 =
+        sheet_xml(&[&["key_result", "progress"], &["ARR 10M", "0.4"], &["NPS 50", "0.7"], &["Churn 2%", "0.9"]]);
     zip_of(&[
         (
             "[Content_Types].xml",
@@ -184,7 +194,8 @@ fn pdf() -> Vec<u8> {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R /Info 5 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R /Info 5 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+            .as_bytes(),
     );
     out
 }
@@ -257,7 +268,9 @@ async fn every_accepted_type_is_stored_and_profiled() {
     let d = profiled(&app, json["id"].as_str().unwrap()).await;
     assert_eq!((d["file"]["rows"].as_u64(), d["file"]["columns"].as_u64()), (Some(2), Some(2)), "{d}");
 
-    let ndjson = upload(&app, "okrs.ndjson", b"{\"kr\":\"ARR\",\"p\":1}\n{\"kr\":\"NPS\",\"p\":2}\n{\"kr\":\"CSAT\",\"p\":3}\n").await;
+    let ndjson =
+        upload(&app, "okrs.ndjson", b"{\"kr\":\"ARR\",\"p\":1}\n{\"kr\":\"NPS\",\"p\":2}\n{\"kr\":\"CSAT\",\"p\":3}\n")
+            .await;
     let d = profiled(&app, ndjson["id"].as_str().unwrap()).await;
     assert_eq!(d["file"]["rows"], 3, "{d}");
 
@@ -301,7 +314,15 @@ async fn every_accepted_type_is_stored_and_profiled() {
     assert_eq!(d["profile"]["Archive"]["total_entries"], 2, "a compressed tar is listed entry by entry: {d}");
 
     // Parquet: made by converting the CSV, downloaded, and uploaded again as a file of its own.
-    let out = call(&app, "POST", &format!("{API}/{}/convert?to=parquet", csv["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let out = call(
+        &app,
+        "POST",
+        &format!("{API}/{}/convert?to=parquet", csv["id"].as_str().unwrap()),
+        &admin_auth(),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(out.status, 201, "{}", out.text());
     let parquet_id = out.json()["id"].as_str().unwrap().to_string();
     let bytes = call(&app, "GET", &format!("{API}/{parquet_id}/content"), &admin_auth(), &[], None).await.bytes;
@@ -312,7 +333,7 @@ async fn every_accepted_type_is_stored_and_profiled() {
     assert_eq!(d["file"]["duplicate_of"]["id"], parquet_id, "same bytes as the conversion output");
 
     let page = call(&app, "GET", API, &admin_auth(), &[], None).await.json();
-    assert_eq!(page["totals"]["files"], 15);
+    assert_eq!(page["totals"]["files"], 14, "13 uploads and one conversion output");
     app.stop().await.unwrap();
 }
 
@@ -325,7 +346,8 @@ async fn bad_content_fails_profiling_with_the_parsers_message_and_keeps_the_byte
     assert_eq!(d["file"]["status"], "Failed");
     let message = d["file"]["status_message"].as_str().unwrap();
     assert!(message.contains("line 2") && message.contains("column"), "{message}");
-    let kept = call(&app, "GET", &format!("{API}/{}/content", broken["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let kept =
+        call(&app, "GET", &format!("{API}/{}/content", broken["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
     assert_eq!(kept.bytes, b"[{\"kr\": \"ARR\",\n  \"p\": 1,,}]", "the bytes stay");
 
     let lines = upload(&app, "broken.ndjson", b"{\"a\":1}\n{\"a\":2\n").await;
@@ -362,10 +384,12 @@ async fn bad_content_fails_profiling_with_the_parsers_message_and_keeps_the_byte
     let t = upload(&app, "latin1.txt", b"Jos\xe9 lives in M\xfcnchen and likes caf\xe9\n").await;
     let d = profiled(&app, t["id"].as_str().unwrap()).await;
     assert_eq!(d["profile"]["Text"]["encoding"], "windows-1252", "{d}");
-    assert_eq!(d["profile"]["Text"]["words"], 6);
+    assert_eq!(d["profile"]["Text"]["words"], 7);
 
     // Reprocess runs again and reaches the same verdict.
-    let again = call(&app, "POST", &format!("{API}/{}/reprocess", broken["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let again =
+        call(&app, "POST", &format!("{API}/{}/reprocess", broken["id"].as_str().unwrap()), &admin_auth(), &[], None)
+            .await;
     assert_eq!(again.status, 202, "{}", again.text());
     let d = profiled(&app, broken["id"].as_str().unwrap()).await;
     assert_eq!(d["file"]["status"], "Failed");
@@ -414,11 +438,20 @@ async fn refusals_name_the_file_and_the_rule_and_keep_nothing() {
     let bad_page = call(&app, "GET", &format!("{API}?per_page=100000"), &admin_auth(), &[], None).await;
     assert_eq!(bad_page.status, 400);
     let txt = upload(&app, "notes.txt", b"hello").await;
-    let convert =
-        call(&app, "POST", &format!("{API}/{}/convert?to=parquet", txt["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let convert = call(
+        &app,
+        "POST",
+        &format!("{API}/{}/convert?to=parquet", txt["id"].as_str().unwrap()),
+        &admin_auth(),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(convert.status, 400);
     assert!(convert.text().contains("notes.txt") && convert.text().contains("not a table"), "{}", convert.text());
-    let unknown = call(&app, "POST", &format!("{API}/{}/convert?to=xml", txt["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let unknown =
+        call(&app, "POST", &format!("{API}/{}/convert?to=xml", txt["id"].as_str().unwrap()), &admin_auth(), &[], None)
+            .await;
     assert_eq!(unknown.status, 400);
     assert!(unknown.text().contains("choose parquet or clean_csv"));
     app.stop().await.unwrap();
@@ -431,7 +464,10 @@ async fn an_upload_past_the_limit_stops_and_leaves_nothing() {
     let answer = upload_as(&app, &admin_auth(), &[(b"big.csv", big.as_slice())]).await;
     assert_eq!(answer.status, 413, "{}", answer.text());
     let error = answer.json()["error"].as_str().unwrap().to_string();
-    assert!(error.contains("big.csv") && error.contains("limit of 1000 bytes") && error.contains("nothing was kept"), "{error}");
+    assert!(
+        error.contains("big.csv") && error.contains("limit of 1000 bytes") && error.contains("nothing was kept"),
+        "{error}"
+    );
     assert!(stored_names(&app).is_empty(), "no partial file: {:?}", stored_names(&app));
     // At the limit is fine.
     upload(&app, "fits.csv", &vec![b'a'; 1_000]).await;
@@ -481,7 +517,10 @@ async fn hostile_names_are_kept_as_harmless_metadata() {
     let page = call(&app, "GET", &format!("{API}?name=ssword"), &admin_auth(), &[], None).await.json();
     let id = page["files"][0]["id"].as_str().unwrap();
     let d = call(&app, "GET", &format!("{API}/{id}/content"), &admin_auth(), &[], None).await;
-    assert_eq!(d.header("content-disposition"), "attachment; filename=\"__ssword.csv\"; filename*=UTF-8''%D1%80%D0%B0ssword.csv");
+    assert_eq!(
+        d.header("content-disposition"),
+        "attachment; filename=\"__ssword.csv\"; filename*=UTF-8''%D1%80%D0%B0ssword.csv"
+    );
     app.stop().await.unwrap();
 }
 
@@ -558,11 +597,13 @@ async fn duplicates_downloads_conversions_and_deletion() {
     assert_eq!(whole.header("content-disposition"), "attachment; filename=\"okrs.csv\"; filename*=UTF-8''okrs.csv");
     assert_eq!(whole.header("accept-ranges"), "bytes");
     // A range from the middle: 206, the slice, not counted as another download.
-    let part = call(&app, "GET", &format!("{API}/{id}/content"), &admin_auth(), &[("range", "bytes=10-19")], None).await;
+    let part =
+        call(&app, "GET", &format!("{API}/{id}/content"), &admin_auth(), &[("range", "bytes=10-19")], None).await;
     assert_eq!(part.status, 206);
     assert_eq!(part.bytes, &OKRS_CSV.as_bytes()[10..20]);
     assert_eq!(part.header("content-range"), format!("bytes 10-19/{}", OKRS_CSV.len()));
-    let beyond = call(&app, "GET", &format!("{API}/{id}/content"), &admin_auth(), &[("range", "bytes=99999-")], None).await;
+    let beyond =
+        call(&app, "GET", &format!("{API}/{id}/content"), &admin_auth(), &[("range", "bytes=99999-")], None).await;
     assert_eq!(beyond.status, 416);
     let d = call(&app, "GET", &format!("{API}/{id}"), &admin_auth(), &[], None).await.json();
     assert_eq!(d["file"]["downloads"], 1);
@@ -574,35 +615,57 @@ async fn duplicates_downloads_conversions_and_deletion() {
     // Clean CSV: normalised names, UTF-8.
     let messy = "Key Result,Owner (email),2026 Q1,\nARR,ana@example.com,1,x\n";
     let messy = upload(&app, "Messy Names.csv", messy.as_bytes()).await;
-    let out = call(&app, "POST", &format!("{API}/{}/convert?to=clean_csv", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let out = call(
+        &app,
+        "POST",
+        &format!("{API}/{}/convert?to=clean_csv", messy["id"].as_str().unwrap()),
+        &admin_auth(),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(out.status, 201, "{}", out.text());
     let output = out.json();
     assert_eq!(output["name"], "Messy Names.clean.csv");
     assert_eq!(output["source"]["name"], "Messy Names.csv");
     assert_eq!(output["conversion"], "CleanCsv");
-    let bytes = call(&app, "GET", &format!("{API}/{}/content", output["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let bytes =
+        call(&app, "GET", &format!("{API}/{}/content", output["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
     assert!(bytes.text().starts_with("key_result,owner_email,c_2026_q1,column_4\n"), "{}", bytes.text());
-    let d = call(&app, "GET", &format!("{API}/{}", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await.json();
+    let d =
+        call(&app, "GET", &format!("{API}/{}", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await.json();
     assert_eq!(d["outputs"][0]["id"], output["id"], "the source lists its outputs");
 
     // Excel: one sheet by name, or the first.
     let xlsx = upload(&app, "plan.xlsx", &workbook()).await;
     let xid = xlsx["id"].as_str().unwrap();
-    let sheet = call(&app, "POST", &format!("{API}/{xid}/convert?to=clean_csv&sheet=Key%20results"), &admin_auth(), &[], None).await;
+    let sheet =
+        call(&app, "POST", &format!("{API}/{xid}/convert?to=clean_csv&sheet=Key%20results"), &admin_auth(), &[], None)
+            .await;
     assert_eq!(sheet.status, 201, "{}", sheet.text());
     assert_eq!(sheet.json()["name"], "plan-Key results.clean.csv");
-    let text = call(&app, "GET", &format!("{API}/{}/content", sheet.json()["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let text =
+        call(&app, "GET", &format!("{API}/{}/content", sheet.json()["id"].as_str().unwrap()), &admin_auth(), &[], None)
+            .await;
     assert!(text.text().starts_with("key_result,progress\nARR 10M,0.4\n"), "{}", text.text());
-    let nosheet = call(&app, "POST", &format!("{API}/{xid}/convert?to=parquet&sheet=Budget"), &admin_auth(), &[], None).await;
+    let nosheet =
+        call(&app, "POST", &format!("{API}/{xid}/convert?to=parquet&sheet=Budget"), &admin_auth(), &[], None).await;
     assert_eq!(nosheet.status, 400);
-    assert!(nosheet.text().contains("no sheet 'Budget'") && nosheet.text().contains("Objectives, Key results"), "{}", nosheet.text());
+    assert!(
+        nosheet.text().contains("no sheet 'Budget'") && nosheet.text().contains("Objectives, Key results"),
+        "{}",
+        nosheet.text()
+    );
 
     // Delete: the source goes, its output stays and remembers the source's name.
-    let gone = call(&app, "DELETE", &format!("{API}/{}", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let gone =
+        call(&app, "DELETE", &format!("{API}/{}", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
     assert_eq!(gone.status, 200, "{}", gone.text());
-    let again = call(&app, "DELETE", &format!("{API}/{}", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
+    let again =
+        call(&app, "DELETE", &format!("{API}/{}", messy["id"].as_str().unwrap()), &admin_auth(), &[], None).await;
     assert_eq!(again.status, 404);
-    let kept = call(&app, "GET", &format!("{API}/{}", output["id"].as_str().unwrap()), &admin_auth(), &[], None).await.json();
+    let kept =
+        call(&app, "GET", &format!("{API}/{}", output["id"].as_str().unwrap()), &admin_auth(), &[], None).await.json();
     assert_eq!(kept["file"]["source"], serde_json::json!({ "id": "", "name": "Messy Names.csv" }));
     assert!(!stored_names(&app).contains(&messy["id"].as_str().unwrap().to_string()), "the bytes are gone");
 
@@ -610,7 +673,9 @@ async fn duplicates_downloads_conversions_and_deletion() {
     let csvs = call(&app, "GET", &format!("{API}?kind=csv&sort=name&order=asc"), &admin_auth(), &[], None).await.json();
     let names: Vec<&str> = csvs["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Messy Names.clean.csv", "okrs copy.csv", "okrs.csv", "plan-Key results.clean.csv"]);
-    let paged = call(&app, "GET", &format!("{API}?sort=name&order=asc&per_page=2&page=2"), &admin_auth(), &[], None).await.json();
+    let paged = call(&app, "GET", &format!("{API}?sort=name&order=asc&per_page=2&page=2"), &admin_auth(), &[], None)
+        .await
+        .json();
     assert_eq!(paged["matching"], 5);
     assert_eq!(paged["files"][0]["name"], "okrs.csv");
     app.stop().await.unwrap();

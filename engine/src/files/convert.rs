@@ -19,7 +19,14 @@ pub struct Output {
 }
 
 /// Converts the file at `source` into `<dir>/<id>`.
-pub fn convert(source: &Path, kind: FileKind, sheet: Option<&str>, to: Conversion, dir: &Path, id: &str) -> Result<Output, String> {
+pub fn convert(
+    source: &Path,
+    kind: FileKind,
+    sheet: Option<&str>,
+    to: Conversion,
+    dir: &Path,
+    id: &str,
+) -> Result<Output, String> {
     if !kind.is_tabular() {
         return Err(format!("{} is not a table; only tables convert to {}", kind.description(), to.label()));
     }
@@ -60,7 +67,10 @@ fn write(frame: &mut DataFrame, to: Conversion, part: &Path) -> Result<(), Strin
         Conversion::CleanCsv => {
             let names = clean_column_names(frame.get_column_names().iter().map(|n| n.as_str()));
             frame.set_column_names(&names).map_err(|e| e.to_string())?;
-            CsvWriter::new(&mut file).include_header(true).finish(frame).map_err(|e| format!("could not write CSV: {e}"))?;
+            CsvWriter::new(&mut file)
+                .include_header(true)
+                .finish(frame)
+                .map_err(|e| format!("could not write CSV: {e}"))?;
         }
     }
     file.sync_all().map_err(|e| format!("could not write the output: {e}"))

@@ -116,14 +116,15 @@ impl Files {
         let name = names::clean_name(raw_name);
         let kind = FileKind::from_name(&name).map_err(FileError::Refused)?;
         let id = store::new_file_id();
-        let written = store::write_stream(&self.inner.dir, &id, self.inner.max_upload_bytes, body).await.map_err(|e| {
-            let name = name.clone();
-            match e {
-                WriteError::TooLarge { .. } => FileError::TooLarge { name, source: e },
-                WriteError::Source(_) => FileError::Broken { name, source: e },
-                WriteError::Disk(_) => FileError::Disk { name, source: e },
-            }
-        })?;
+        let written =
+            store::write_stream(&self.inner.dir, &id, self.inner.max_upload_bytes, body).await.map_err(|e| {
+                let name = name.clone();
+                match e {
+                    WriteError::TooLarge { .. } => FileError::TooLarge { name, source: e },
+                    WriteError::Source(_) => FileError::Broken { name, source: e },
+                    WriteError::Disk(_) => FileError::Disk { name, source: e },
+                }
+            })?;
         let remove = || std::fs::remove_file(&written.path);
         if let Err(why) = kind.check_signature(&written.head) {
             let _ = remove();
@@ -194,7 +195,13 @@ impl Files {
     }
 
     /// Converts a tabular file (an Excel `sheet`, or the first) into a new output file.
-    pub async fn convert(&self, id: &str, to: Conversion, sheet: Option<String>, by: &str) -> Result<FileView, FileError> {
+    pub async fn convert(
+        &self,
+        id: &str,
+        to: Conversion,
+        sheet: Option<String>,
+        by: &str,
+    ) -> Result<FileView, FileError> {
         let source = self.view(id).await?;
         if !source.kind.is_tabular() {
             return Err(FileError::Invalid(format!(
@@ -207,10 +214,13 @@ impl Files {
         let out_id = store::new_file_id();
         let dir = self.inner.dir.clone();
         let (src_path, kind, out) = (dir.join(&source.id), source.kind, out_id.clone());
-        let output = tokio::task::spawn_blocking(move || convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out))
-            .await
-            .unwrap_or_else(|e| Err(format!("the conversion stopped unexpectedly: {e}")))
-            .map_err(|e| FileError::Invalid(format!("'{}' could not be converted to {}: {e}", source.name, to.label())))?;
+        let output =
+            tokio::task::spawn_blocking(move || convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out))
+                .await
+                .unwrap_or_else(|e| Err(format!("the conversion stopped unexpectedly: {e}")))
+                .map_err(|e| {
+                    FileError::Invalid(format!("'{}' could not be converted to {}: {e}", source.name, to.label()))
+                })?;
         let stem = source.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&source.name);
         let sheet = output.sheet.as_deref().map(|s| format!("-{}", names::clean_name(s))).unwrap_or_default();
         let name = names::clean_name(&match to {
@@ -241,7 +251,10 @@ impl Files {
         let file = self.view(id).await?;
         let path = self.inner.dir.join(&file.id);
         if !path.is_file() {
-            return Err(FileError::Io(format!("'{}' is recorded but its content is missing from the store", file.name)));
+            return Err(FileError::Io(format!(
+                "'{}' is recorded but its content is missing from the store",
+                file.name
+            )));
         }
         Ok(Download { path, file })
     }

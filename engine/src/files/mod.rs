@@ -51,7 +51,9 @@ impl FileStatus {
     }
 
     pub fn parse(s: &str) -> Option<FileStatus> {
-        [FileStatus::Queued, FileStatus::Profiling, FileStatus::Ready, FileStatus::Failed].into_iter().find(|k| k.as_str() == s)
+        [FileStatus::Queued, FileStatus::Profiling, FileStatus::Ready, FileStatus::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 
     /// Still being worked on: the page keeps asking until it is not.

@@ -34,12 +34,13 @@ fn view_of(row: &SqliteRow) -> Result<FileView, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let decode = |what: &str, e: String| sqlx::Error::Decode(format!("files.{what}: {e}").into());
-    let source = match (row.try_get::<Option<String>, _>("source_id")?, row.try_get::<Option<String>, _>("source_name")?) {
-        (Some(id), Some(name)) => Some(FileRef { id, name }),
-        // The source was deleted: its name stays, the link does not.
-        (None, Some(name)) => Some(FileRef { id: String::new(), name }),
-        _ => None,
-    };
+    let source =
+        match (row.try_get::<Option<String>, _>("source_id")?, row.try_get::<Option<String>, _>("source_name")?) {
+            (Some(id), Some(name)) => Some(FileRef { id, name }),
+            // The source was deleted: its name stays, the link does not.
+            (None, Some(name)) => Some(FileRef { id: String::new(), name }),
+            _ => None,
+        };
     let duplicate_of = row
         .try_get::<Option<String>, _>("duplicate")?
         .and_then(|d| d.split_once('/').map(|(id, name)| FileRef { id: id.into(), name: name.into() }));
@@ -125,15 +126,18 @@ pub async fn list(db: &Database, q: &FileQuery) -> Result<(Vec<FileView>, u64), 
 }
 
 pub async fn totals(db: &Database) -> Result<FileTotals, sqlx::Error> {
-    let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes FROM files").fetch_one(db.pool()).await?;
+    let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes FROM files")
+        .fetch_one(db.pool())
+        .await?;
     Ok(FileTotals { files: row.try_get::<i64, _>("n")? as u64, bytes: row.try_get::<i64, _>("bytes")? as u64 })
 }
 
 pub async fn recent_uploads(db: &Database, limit: u32) -> Result<Vec<FileView>, sqlx::Error> {
-    let rows = sqlx::query(&format!("{VIEW} WHERE f.conversion IS NULL ORDER BY f.uploaded_at_ms DESC, f.id DESC LIMIT ?"))
-        .bind(limit as i64)
-        .fetch_all(db.pool())
-        .await?;
+    let rows =
+        sqlx::query(&format!("{VIEW} WHERE f.conversion IS NULL ORDER BY f.uploaded_at_ms DESC, f.id DESC LIMIT ?"))
+            .bind(limit as i64)
+            .fetch_all(db.pool())
+            .await?;
     rows.iter().map(view_of).collect()
 }
 
@@ -187,7 +191,10 @@ pub async fn record_download(db: &Database, id: &str, name: &str, by: &str, at_m
 
 /// The stored profile and how long it took, if the file has one.
 pub async fn profile(db: &Database, id: &str) -> Result<(Option<Profile>, Option<u64>), sqlx::Error> {
-    let row = sqlx::query("SELECT profile_json, profiled_ms FROM files WHERE id = ?").bind(id).fetch_optional(db.pool()).await?;
+    let row = sqlx::query("SELECT profile_json, profiled_ms FROM files WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     let Some(row) = row else { return Ok((None, None)) };
     let json: Option<String> = row.try_get("profile_json")?;
     let profile = json
@@ -208,7 +215,12 @@ pub async fn claim(db: &Database, id: &str) -> Result<Option<FileKind>, sqlx::Er
 }
 
 /// Stores a profile's outcome, unless the file was deleted or queued again meanwhile.
-pub async fn finish(db: &Database, id: &str, outcome: &Result<Profile, String>, took_ms: u64) -> Result<(), sqlx::Error> {
+pub async fn finish(
+    db: &Database,
+    id: &str,
+    outcome: &Result<Profile, String>,
+    took_ms: u64,
+) -> Result<(), sqlx::Error> {
     let query = match outcome {
         Ok(profile) => {
             let (rows, columns) = profile.shape();
@@ -243,7 +255,9 @@ pub async fn requeue(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
 /// Files left queued or half-profiled by a previous run, oldest first, all queued again.
 pub async fn pending(db: &Database) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query("UPDATE files SET status = 'queued' WHERE status = 'profiling'").execute(db.pool()).await?;
-    sqlx::query_scalar("SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id").fetch_all(db.pool()).await
+    sqlx::query_scalar("SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id")
+        .fetch_all(db.pool())
+        .await
 }
 
 /// Removes a file's row; outputs made from it keep their source's name.

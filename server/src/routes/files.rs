@@ -64,7 +64,15 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
-async fn record(engine: &Engine, who: &Principal, ip: &ClientIp, action: &str, target: &str, outcome: Outcome, detail: &str) {
+async fn record(
+    engine: &Engine,
+    who: &Principal,
+    ip: &ClientIp,
+    action: &str,
+    target: &str,
+    outcome: Outcome,
+    detail: &str,
+) {
     let r = Record { actor: &who.username, action, target, ip: &ip.0, outcome, detail };
     audit::record_or_log(engine.db(), r).await;
 }
@@ -124,7 +132,9 @@ async fn upload(
     let files = state.engine.files();
     let mut stored: Vec<FileView> = Vec::new();
     let outcome = async {
-        while let Some(field) = form.next_field().await.map_err(|e| bad_request(format!("the form is malformed: {e}")))? {
+        while let Some(field) =
+            form.next_field().await.map_err(|e| bad_request(format!("the form is malformed: {e}")))?
+        {
             let Some(raw_name) = field.file_name().map(str::to_owned) else {
                 // Plain form fields carry nothing we need.
                 continue;
@@ -149,8 +159,16 @@ async fn upload(
         Ok(()) => {
             for file in &stored {
                 let detail = format!("{} bytes, sha256 {}", file.size_bytes, file.sha256);
-                record(&state.engine, &who, &ip, "file.upload", &format!("{} ({})", file.name, file.id), Outcome::Ok, &detail)
-                    .await;
+                record(
+                    &state.engine,
+                    &who,
+                    &ip,
+                    "file.upload",
+                    &format!("{} ({})", file.name, file.id),
+                    Outcome::Ok,
+                    &detail,
+                )
+                .await;
             }
             Ok((StatusCode::CREATED, Json(serde_json::json!({ "files": stored }))).into_response())
         }
@@ -231,8 +249,10 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266).
 pub fn content_disposition(name: &str) -> String {
-    let fallback: String =
-        name.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let fallback: String = name
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
@@ -247,10 +267,9 @@ async fn content(
     let download = state.engine.files().download(&id).await?;
     let counts = req.method() == Method::GET && starts_at_zero(req.headers().get(header::RANGE));
     let mime = download.file.kind.mime().parse().unwrap_or(mime_guess_fallback());
-    let response = ServeFile::new_with_mime(&download.path, &mime)
-        .oneshot(req)
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not read '{}': {e}", download.file.name)))?;
+    let response = ServeFile::new_with_mime(&download.path, &mime).oneshot(req).await.map_err(|e| {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not read '{}': {e}", download.file.name))
+    })?;
     let (mut parts, body) = response.into_parts();
     if counts && (parts.status == StatusCode::OK || parts.status == StatusCode::PARTIAL_CONTENT) {
         state.engine.files().record_download(&download.file, &who.username).await?;

@@ -4,9 +4,7 @@
 //! delete (after confirmation).
 
 use leptos::prelude::*;
-use okrflow_engine::files::{
-    ArchiveProfile, ColumnProfile, Conversion, FileDetail, FileStatus, Profile, TableProfile,
-};
+use okrflow_engine::files::{ArchiveProfile, ColumnProfile, Conversion, FileDetail, FileStatus, Profile, TableProfile};
 use okrflow_engine::logs::format_timestamp;
 use okrflow_engine::units::format_bytes;
 
@@ -56,9 +54,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
     });
     let convert = Action::new(move |(id, to, sheet): &(String, Conversion, String)| {
         let (id, to, sheet) = (id.clone(), *to, sheet.clone());
-        async move {
-            done(convert_file(id, to.as_str().to_string(), sheet).await.map(|f| format!("Made '{}'.", f.name)))
-        }
+        async move { done(convert_file(id, to.as_str().to_string(), sheet).await.map(|f| format!("Made '{}'.", f.name))) }
     });
     let delete = Action::new(move |id: &String| {
         let id = id.clone();

@@ -10,9 +10,7 @@ mod upload;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use okrflow_engine::files::{
-    Conversion, FileDetail, FileKind, FilePage, FileQuery, FileSort, FileStatus, FileView,
-};
+use okrflow_engine::files::{FileDetail, FileKind, FilePage, FileSort, FileStatus, FileView};
 use okrflow_engine::logs::format_timestamp;
 use okrflow_engine::units::format_bytes;
 
@@ -31,6 +29,7 @@ pub async fn list_files(
     per_page: u32,
 ) -> Result<FilePage, ServerFnError> {
     use crate::server::{bad_request, file_error};
+    use okrflow_engine::files::FileQuery;
     let query = FileQuery {
         name: Some(name).filter(|n| !n.trim().is_empty()),
         kind: if kind.is_empty() { None } else { Some(FileKind::parse(&kind).map_err(bad_request)?) },
@@ -54,14 +53,22 @@ pub async fn reprocess_file(id: String) -> Result<FileView, ServerFnError> {
     let who = crate::server::require(Role::Editor)?;
     let engine = crate::server::engine()?;
     let file = engine.files().reprocess(&id).await.map_err(crate::server::file_error)?;
-    crate::server::audit(&engine, &who.username, "file.reprocess", &format!("{} ({})", file.name, file.id), Outcome::Ok, "")
-        .await;
+    crate::server::audit(
+        &engine,
+        &who.username,
+        "file.reprocess",
+        &format!("{} ({})", file.name, file.id),
+        Outcome::Ok,
+        "",
+    )
+    .await;
     Ok(file)
 }
 
 #[server]
 pub async fn convert_file(id: String, to: String, sheet: String) -> Result<FileView, ServerFnError> {
     use okrflow_engine::accounts::{audit::Outcome, Role};
+    use okrflow_engine::files::Conversion;
     let who = crate::server::require(Role::Editor)?;
     let to = Conversion::parse(&to).map_err(crate::server::bad_request)?;
     let engine = crate::server::engine()?;
@@ -73,7 +80,8 @@ pub async fn convert_file(id: String, to: String, sheet: String) -> Result<FileV
             Ok(file)
         }
         Err(e) => {
-            crate::server::audit(&engine, &who.username, "file.convert", &target, Outcome::Failed, &e.to_string()).await;
+            crate::server::audit(&engine, &who.username, "file.convert", &target, Outcome::Failed, &e.to_string())
+                .await;
             Err(crate::server::file_error(e))
         }
     }
@@ -85,8 +93,15 @@ pub async fn delete_file(id: String) -> Result<FileView, ServerFnError> {
     let who = crate::server::require(Role::Editor)?;
     let engine = crate::server::engine()?;
     let file = engine.files().delete(&id).await.map_err(crate::server::file_error)?;
-    crate::server::audit(&engine, &who.username, "file.delete", &format!("{} ({})", file.name, file.id), Outcome::Ok, "")
-        .await;
+    crate::server::audit(
+        &engine,
+        &who.username,
+        "file.delete",
+        &format!("{} ({})", file.name, file.id),
+        Outcome::Ok,
+        "",
+    )
+    .await;
     Ok(file)
 }
 
@@ -154,9 +169,10 @@ pub fn FilesPage() -> impl IntoView {
     // Ask again while something is queued or being profiled.
     Effect::new(move |_| {
         let tick = move || {
-            let pending = files.get_untracked().and_then(|r| r.ok()).is_some_and(|p| {
-                p.files.iter().chain(p.recent_uploads.iter()).any(|f| f.status.is_pending())
-            });
+            let pending = files
+                .get_untracked()
+                .and_then(|r| r.ok())
+                .is_some_and(|p| p.files.iter().chain(p.recent_uploads.iter()).any(|f| f.status.is_pending()));
             let detail_pending = detail
                 .get_untracked()
                 .and_then(|r| r.ok())
@@ -176,7 +192,8 @@ pub fn FilesPage() -> impl IntoView {
             descending.update(|d| *d = !*d);
         } else {
             sort.set(column);
-            descending.set(matches!(column, FileSort::Uploaded | FileSort::Size | FileSort::Rows | FileSort::Downloads));
+            descending
+                .set(matches!(column, FileSort::Uploaded | FileSort::Size | FileSort::Rows | FileSort::Downloads));
         }
         page.set(1);
     };
@@ -316,7 +333,7 @@ fn file_row(f: FileView, ctx: FilesContext) -> impl IntoView {
         _ => None,
     };
     view! {
-        <tr class:selected=selected data-testid="file-row" data-file-id=id.clone()>
+        <tr class:selected=selected data-testid="file-row" data-file-id=f.id.clone()>
             <td>
                 <button type="button" class="link" on:click=move |_| ctx.selected.set(Some(id.clone()))>
                     {f.name.clone()}

@@ -10,6 +10,8 @@ use okrflow_engine::units::format_bytes;
 
 use super::FilesContext;
 
+// Most states are only reached through browser events.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 #[derive(Clone, Debug, PartialEq)]
 enum UploadState {
     Sending,
@@ -29,6 +31,7 @@ struct Item {
     state: UploadState,
 }
 
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 fn update(items: RwSignal<Vec<Item>>, key: u32, f: impl FnOnce(&mut Item)) {
     items.update(|all| {
         if let Some(item) = all.iter_mut().find(|i| i.key == key) {
@@ -93,11 +96,9 @@ pub fn Uploader(max_bytes: Signal<Option<u64>>) -> impl IntoView {
         // Choosing the same file again should upload it again.
         input.set_value("");
     };
-    let accepted = FileKind::ALL.iter().flat_map(|k| k.extensions()).map(|e| format!(".{e}")).collect::<Vec<_>>().join(",");
-    let limit_text = move || match max_bytes.get() {
-        Some(max) => format!("Up to {} each.", format_bytes(max)),
-        None => String::new(),
-    };
+    let accepted =
+        FileKind::ALL.iter().flat_map(|k| k.extensions()).map(|e| format!(".{e}")).collect::<Vec<_>>().join(",");
+    let limit_text = move || max_bytes.get().map(|max| format!("Up to {} each.", format_bytes(max)));
 
     view! {
         <section class="card uploader">
@@ -122,7 +123,9 @@ pub fn Uploader(max_bytes: Signal<Option<u64>>) -> impl IntoView {
                 </p>
                 <p class="muted small">
                     "CSV, TSV, Excel (xlsx, xls), JSON, NDJSON, Parquet, text, PDF, ZIP, TAR and gzip. "
-                    {limit_text}
+                    // The limit comes with the file list: inside a boundary, so the server's
+                    // render and the browser's hydration agree.
+                    <Transition fallback=|| ()>{limit_text}</Transition>
                 </p>
             </div>
             <Show when=move || !items.get().is_empty()>
@@ -172,7 +175,9 @@ fn UploadRow(item: Item, on_cancel: impl Fn(u32) + Copy + Send + Sync + 'static)
 mod browser {
     use leptos::prelude::*;
 
-    use super::{update, Item, UploadState};
+    use super::Item;
+    #[cfg(feature = "hydrate")]
+    use super::{update, UploadState};
     use crate::pages::files::FilesContext;
 
     #[derive(Clone, Copy)]

@@ -58,14 +58,20 @@ pub fn profile_zip(path: &Path) -> Result<ArchiveProfile, String> {
         // The raw entry: its header only, never decompressed.
         let entry = archive.by_index_raw(i).map_err(|e| format!("zip entry {}: {e}", i + 1))?;
         listing.add(ArchiveEntry {
-            path: entry.name().to_string(),
+            path: entry
+                .name()
+                .map(|n| n.into_owned())
+                .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned()),
             size: entry.size(),
             compressed: Some(entry.compressed_size()),
             is_dir: entry.is_dir(),
         });
     }
     if count > MAX_ENTRIES {
-        listing.profile.notes.push(format!("the archive declares {count} entries; only the first {MAX_ENTRIES} were read"));
+        listing
+            .profile
+            .notes
+            .push(format!("the archive declares {count} entries; only the first {MAX_ENTRIES} were read"));
         listing.profile.total_entries = count;
     }
     Ok(listing.finish(bytes))
@@ -90,7 +96,8 @@ fn list_tar<R: Read>(entries: tar::Entries<'_, R>, listing: &mut Listing) -> Res
         }
         let entry = entry.map_err(|e| tar_error(listing, e))?;
         let header = entry.header();
-        let path = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "(unreadable name)".into());
+        let path =
+            entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "(unreadable name)".into());
         listing.add(ArchiveEntry {
             path,
             size: header.size().unwrap_or(0),
@@ -140,16 +147,19 @@ pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
     let mut decoder = flate2::read::GzDecoder::new(File::open(path).map_err(|e| e.to_string())?);
     let mut first = [0u8; 512];
     let got = read_up_to(&mut decoder, &mut first).map_err(|e| format!("not readable gzip data: {e}"))?;
-    let inner_name = decoder
-        .header()
-        .and_then(|h| h.filename())
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        .unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().trim_end_matches(".gz").to_string()).unwrap_or_default());
+    let inner_name =
+        decoder.header().and_then(|h| h.filename()).map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_else(
+            || path.file_name().map(|n| n.to_string_lossy().trim_end_matches(".gz").to_string()).unwrap_or_default(),
+        );
     let is_tar = got >= 262 && &first[257..262] == b"ustar";
     let mut listing = Listing::default();
     if is_tar {
         let limit = bytes.saturating_mul(MAX_EXPANSION).max(1 << 20);
-        let capped = Capped { inner: flate2::read::GzDecoder::new(File::open(path).map_err(|e| e.to_string())?), read: 0, limit };
+        let capped = Capped {
+            inner: flate2::read::GzDecoder::new(File::open(path).map_err(|e| e.to_string())?),
+            read: 0,
+            limit,
+        };
         let mut archive = tar::Archive::new(capped);
         let entries = archive.entries().map_err(|e| format!("not a readable TAR archive inside the gzip: {e}"))?;
         if let Err(message) = list_tar(entries, &mut listing) {
@@ -169,7 +179,10 @@ pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
     file.seek(SeekFrom::End(-4)).and_then(|_| file.read_exact(&mut trailer)).map_err(|e| e.to_string())?;
     let size = u32::from_le_bytes(trailer) as u64;
     listing.add(ArchiveEntry { path: inner_name, size, compressed: Some(bytes), is_dir: false });
-    listing.profile.notes.push("the size is the one the gzip trailer declares (modulo 4 GiB); nothing was decompressed".into());
+    listing
+        .profile
+        .notes
+        .push("the size is the one the gzip trailer declares (modulo 4 GiB); nothing was decompressed".into());
     Ok(listing.finish(bytes))
 }
 

@@ -65,7 +65,8 @@ fn frame_of(range: &calamine::Range<Data>) -> Result<DataFrame, String> {
 fn column_of<'a>(name: &str, cells: impl Iterator<Item = &'a Data> + Clone) -> Column {
     let present = || cells.clone().filter(|c| !matches!(c, Data::Empty));
     let name = PlSmallStr::from(name);
-    if present().all(|c| matches!(c, Data::Int(_)) || matches!(c, Data::Float(f) if f.fract() == 0.0 && f.abs() < 9e15)) {
+    if present().all(|c| matches!(c, Data::Int(_)) || matches!(c, Data::Float(f) if f.fract() == 0.0 && f.abs() < 9e15))
+    {
         let values: Vec<Option<i64>> = cells
             .map(|c| match c {
                 Data::Int(i) => Some(*i),

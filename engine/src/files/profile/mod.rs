@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod excel;
 pub mod pdf;
+pub mod stats;
 pub mod tables;
 pub mod text;
 
@@ -14,7 +15,9 @@ use super::{FileKind, Profile};
 /// The profile of the file at `path`, or the parser's message.
 pub fn profile(path: &Path, kind: FileKind) -> Result<Profile, String> {
     match kind {
-        FileKind::Csv | FileKind::Tsv | FileKind::Json | FileKind::Ndjson | FileKind::Parquet => {
+        FileKind::Csv => Ok(Profile::Tables(vec![tables::profile_csv(path, b',')?])),
+        FileKind::Tsv => Ok(Profile::Tables(vec![tables::profile_csv(path, b'\t')?])),
+        FileKind::Json | FileKind::Ndjson | FileKind::Parquet => {
             let read = tables::read(path, kind)?;
             Ok(Profile::Tables(vec![tables::profile_frame(&read.frame, None, read.warnings)?]))
         }

@@ -1,18 +1,19 @@
-//! Tables with polars: reading CSV, TSV, JSON, NDJSON and Parquet into a `DataFrame`, and the
-//! profile of any frame (row count, dtypes, nulls, distinct values, number statistics, the most
-//! frequent texts, a preview). Excel sheets become frames in `excel.rs` and are profiled here too.
+//! Tables with polars: reading CSV, TSV, JSON, NDJSON and Parquet into a `DataFrame` (for
+//! conversions and profiles), profiling CSV and TSV in record-aligned blocks so a gigabyte file
+//! never sits in memory whole, and the profile of any frame (row count, dtypes, nulls, distinct
+//! values, number statistics, the most frequent texts, a preview). Excel sheets become frames in
+//! `excel.rs` and are profiled here too.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::files::{ColumnProfile, FileKind, NumberStats, TableProfile};
+use super::stats::TableStats;
+use crate::files::{FileKind, TableProfile};
 
 /// Rows in a profile's preview.
 pub const PREVIEW_ROWS: usize = 20;
-/// Most frequent values listed per text column.
-pub const TOP_VALUES: usize = 5;
 /// Rows polars looks at to infer the column types of CSV and JSON.
 const INFER_ROWS: usize = 10_000;
 
@@ -31,8 +32,8 @@ pub fn read(path: &Path, kind: FileKind) -> Result<Read, String> {
     match kind {
         FileKind::Csv => read_csv(path, b','),
         FileKind::Tsv => read_csv(path, b'\t'),
-        FileKind::Json => read_json(path, JsonFormat::Json),
-        FileKind::Ndjson => read_json(path, JsonFormat::JsonLines),
+        FileKind::Json => read_json(path, false),
+        FileKind::Ndjson => read_json(path, true),
         FileKind::Parquet => {
             let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
             let frame = ParquetReader::new(file).finish().map_err(|e| format!("not a readable Parquet file: {e}"))?;
@@ -108,104 +109,170 @@ fn first_invalid_utf8(path: &Path) -> Option<u64> {
     }
 }
 
-fn read_json(path: &Path, format: JsonFormat) -> Result<Read, String> {
+fn read_json(path: &Path, lines: bool) -> Result<Read, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let result = JsonReader::new(file)
-        .with_json_format(format.clone())
+        .with_json_format(if lines { JsonFormat::JsonLines } else { JsonFormat::Json })
         .infer_schema_len(std::num::NonZeroUsize::new(INFER_ROWS))
         .finish();
     match result {
         Ok(frame) => Ok(Read { frame, warnings: vec![] }),
         // polars' messages rarely say where; serde_json does, for syntax errors.
-        Err(e) => Err(json_syntax_error(path, &format).unwrap_or_else(|| format!("could not read the JSON: {e}"))),
+        Err(e) => Err(json_syntax_error(path, lines).unwrap_or_else(|| format!("could not read the JSON: {e}"))),
     }
 }
 
 /// Where the JSON (or which JSON line) is malformed, as "line L, column C: …".
-fn json_syntax_error(path: &Path, format: &JsonFormat) -> Option<String> {
+fn json_syntax_error(path: &Path, lines: bool) -> Option<String> {
     use std::io::BufRead as _;
     let file = std::fs::File::open(path).ok()?;
-    match format {
-        JsonFormat::Json => {
-            let reader = std::io::BufReader::new(file);
-            match serde_json::from_reader::<_, serde::de::IgnoredAny>(reader) {
-                Err(e) if e.is_syntax() || e.is_eof() => Some(format!("invalid JSON at {e}")),
-                Err(_) | Ok(_) => None,
-            }
+    if !lines {
+        let reader = std::io::BufReader::new(file);
+        return match serde_json::from_reader::<_, serde::de::IgnoredAny>(reader) {
+            Err(e) if e.is_syntax() || e.is_eof() => Some(format!("invalid JSON: {e}")),
+            Err(_) | Ok(_) => None,
+        };
+    }
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.ok()?;
+        if line.trim().is_empty() {
+            continue;
         }
-        JsonFormat::JsonLines => {
-            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = line.ok()?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&line) {
-                    return Some(format!("invalid JSON on line {}, column {}: {e}", i + 1, e.column()));
-                }
-            }
-            None
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&line) {
+            // serde_json places the error within the line; the file's line number is ours.
+            let text = e.to_string();
+            let what = text.split(" at line ").next().unwrap_or(&text);
+            return Some(format!("invalid JSON on line {}, column {}: {what}", i + 1, e.column()));
         }
     }
+    None
 }
 
-/// The profile of a frame.
+/// The profile of a frame read whole.
 pub fn profile_frame(frame: &DataFrame, sheet: Option<String>, warnings: Vec<String>) -> Result<TableProfile, String> {
-    let columns = frame.columns().iter().map(profile_column).collect::<Result<Vec<_>, _>>()?;
-    Ok(TableProfile { sheet, rows: frame.height() as u64, columns, preview: preview(frame), warnings })
+    let mut stats = TableStats::new(frame);
+    stats.update(frame)?;
+    let (rows, columns) = stats.finish();
+    Ok(TableProfile { sheet, rows, columns, preview: preview(frame), warnings })
 }
 
-fn profile_column(column: &Column) -> Result<ColumnProfile, String> {
-    let series = column.as_materialized_series();
-    let nulls = series.null_count() as u64;
-    let dtype = series.dtype().clone();
-    let (distinct, top) = match &dtype {
-        DataType::String => {
-            let mut counts: HashMap<&str, u64> = HashMap::new();
-            for value in series.str().map_err(|e| e.to_string())?.into_iter().flatten() {
-                *counts.entry(value).or_default() += 1;
+/// Bytes of CSV parsed at a time (plus the rest of a record cut by the block's end).
+const BLOCK_BYTES: usize = 64 << 20;
+
+/// Profiles a CSV or TSV block by block: each block ends at a record boundary (outside quotes),
+/// is parsed by polars with the first block's column types, and is folded into the statistics.
+pub fn profile_csv(path: &Path, separator: u8) -> Result<TableProfile, String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    if file.metadata().map_err(|e| e.to_string())?.len() == 0 {
+        return profile_frame(&DataFrame::empty(), None, vec!["the file is empty".into()]);
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (1 << 20));
+    let mut offset = 0u64;
+    let mut target = BLOCK_BYTES;
+    let mut schema: Option<SchemaRef> = None;
+    let mut stats: Option<TableStats> = None;
+    let mut first_rows = Vec::new();
+    let mut warnings = Vec::new();
+    loop {
+        // Fill the buffer to the target or the end of the file.
+        let mut eof = false;
+        while buf.len() < target {
+            let had = buf.len();
+            buf.resize(target, 0);
+            let n = file.read(&mut buf[had..]).map_err(|e| format!("could not read the file: {e}"))?;
+            buf.truncate(had + n);
+            if n == 0 {
+                eof = true;
+                break;
             }
-            (counts.len() as u64, top_values(counts.into_iter().map(|(k, v)| (k.to_string(), v))))
         }
-        DataType::Boolean => {
-            let (mut yes, mut no) = (0u64, 0u64);
-            for value in series.bool().map_err(|e| e.to_string())?.into_iter().flatten() {
-                if value {
-                    yes += 1
+        let end = if eof { Some(buf.len()) } else { last_record_end(&buf) };
+        let Some(end) = end else {
+            // One record longer than the block: read further before parsing.
+            target += BLOCK_BYTES;
+            continue;
+        };
+        let block = &buf[..end];
+        if block.iter().any(|b| !b.is_ascii_whitespace()) {
+            let rows_before = stats.as_ref().map_or(0, |s| s.rows);
+            let frame = parse_block(block, separator, schema.as_ref(), offset, &mut warnings).map_err(|e| {
+                if schema.is_none() {
+                    csv_error(&e)
                 } else {
-                    no += 1
+                    format!("could not read the CSV after record {rows_before}: {e}")
                 }
+            })?;
+            let stats = stats.get_or_insert_with(|| {
+                schema = Some(frame.schema().clone());
+                TableStats::new(&frame)
+            });
+            if first_rows.len() < PREVIEW_ROWS {
+                first_rows.extend(preview(&frame).into_iter().take(PREVIEW_ROWS - first_rows.len()));
             }
-            let pairs = [("true".to_string(), yes), ("false".to_string(), no)].into_iter().filter(|(_, n)| *n > 0);
-            ((yes > 0) as u64 + (no > 0) as u64, top_values(pairs))
+            stats.update(&frame)?;
         }
-        _ => {
-            // n_unique counts null as one value; the profile counts values.
-            let unique = series.n_unique().map_err(|e| e.to_string())? as u64;
-            (unique - (nulls > 0) as u64, vec![])
+        if eof {
+            break;
         }
+        buf.drain(..end);
+        offset += end as u64;
+        target = BLOCK_BYTES;
+    }
+    let Some(stats) = stats else {
+        return profile_frame(&DataFrame::empty(), None, vec!["the file has no records".into()]);
     };
-    let numbers = if dtype.is_primitive_numeric() { number_stats(series)? } else { None };
-    Ok(ColumnProfile { name: series.name().to_string(), dtype: dtype.to_string(), nulls, distinct, numbers, top })
+    let (rows, columns) = stats.finish();
+    Ok(TableProfile { sheet: None, rows, columns, preview: first_rows, warnings })
 }
 
-fn number_stats(series: &Series) -> Result<Option<NumberStats>, String> {
-    let floats = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
-    let (Some(min), Some(max), Some(mean)) = (
-        floats.min::<f64>().map_err(|e| e.to_string())?,
-        floats.max::<f64>().map_err(|e| e.to_string())?,
-        floats.mean(),
-    ) else {
-        return Ok(None);
-    };
-    let std = floats.std(1).filter(|s| s.is_finite());
-    Ok(Some(NumberStats { min, max, mean, std }))
+/// The end of the last complete record in `bytes`: just after a newline outside quotes.
+fn last_record_end(bytes: &[u8]) -> Option<usize> {
+    let mut in_quotes = false;
+    let mut last = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            // A doubled quote inside quotes toggles twice: still inside.
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes => last = Some(i + 1),
+            _ => {}
+        }
+    }
+    last
 }
 
-fn top_values(counts: impl Iterator<Item = (String, u64)>) -> Vec<(String, u64)> {
-    let mut all: Vec<(String, u64)> = counts.collect();
-    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    all.truncate(TOP_VALUES);
-    all
+/// One block as a frame: the first with its header and inferred types, later ones with the
+/// first's schema. Invalid UTF-8 is replaced (with a warning naming the first bad byte).
+fn parse_block(
+    bytes: &[u8],
+    separator: u8,
+    schema: Option<&SchemaRef>,
+    offset: u64,
+    warnings: &mut Vec<String>,
+) -> PolarsResult<DataFrame> {
+    let read = |encoding| {
+        let mut options = CsvReadOptions::default()
+            .with_has_header(schema.is_none())
+            .with_infer_schema_length(Some(INFER_ROWS))
+            .map_parse_options(|o| o.with_separator(separator).with_encoding(encoding));
+        if let Some(schema) = schema {
+            options = options.with_schema(Some(schema.clone()));
+        }
+        options.into_reader_with_file_handle(std::io::Cursor::new(bytes)).finish()
+    };
+    match read(CsvEncoding::Utf8) {
+        Err(e) if is_utf8_error(&e) => {
+            if !warnings.iter().any(|w| w.contains("not valid UTF-8")) {
+                let at = std::str::from_utf8(bytes).err().map(|e| offset + e.valid_up_to() as u64);
+                let at = at.map(|o| format!(" (the first at byte {o})")).unwrap_or_default();
+                warnings.push(format!(
+                    "the file is not valid UTF-8{at}; invalid bytes were replaced with U+FFFD. Save it as UTF-8, or convert it to clean CSV"
+                ));
+            }
+            read(CsvEncoding::LossyUtf8)
+        }
+        other => other,
+    }
 }
 
 fn preview(frame: &DataFrame) -> Vec<Vec<Option<String>>> {

@@ -22,9 +22,9 @@ pub fn profile(path: &Path) -> Result<TextCounts, String> {
     let encoding = match Encoding::for_bom(&block[..first]) {
         Some((enc, _)) => enc,
         None => {
-            let mut detector = chardetng::EncodingDetector::new();
+            let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
             detector.feed(&block[..first], first < SNIFF_BYTES);
-            detector.guess(None, true)
+            detector.guess(None, chardetng::Utf8Detection::Allow)
         }
     };
     let mut decoder = encoding.new_decoder_with_bom_removal();

@@ -1,0 +1,205 @@
+//! Column statistics that merge across blocks of rows: nulls, exact distinct counts, the most
+//! frequent texts, and min/max/mean/std of numbers (Chan's parallel update, so a table read in
+//! blocks gets the same figures as one read whole). Columns are updated on all cores at once.
+
+use polars::prelude::*;
+
+use crate::files::{ColumnProfile, NumberStats};
+
+/// Most frequent values listed per text column.
+pub const TOP_VALUES: usize = 5;
+
+/// One column's statistics so far.
+pub struct ColumnStats {
+    name: String,
+    dtype: DataType,
+    nulls: u64,
+    numbers: Option<Moments>,
+    /// Text (and boolean, and any other non-numeric) values with their counts.
+    texts: PlHashMap<Box<str>, u64>,
+    /// Distinct numbers by their bits (integers as f64 are exact below 2^53).
+    distinct_numbers: PlHashSet<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Moments {
+    n: u64,
+    min: f64,
+    max: f64,
+    mean: f64,
+    /// Sum of squared differences from the mean.
+    m2: f64,
+}
+
+impl Moments {
+    /// Chan et al.: the moments of two disjoint sets combined.
+    fn merge(self, other: Moments) -> Moments {
+        if self.n == 0 {
+            return other;
+        }
+        let n = self.n + other.n;
+        let delta = other.mean - self.mean;
+        let mean = self.mean + delta * other.n as f64 / n as f64;
+        let m2 = self.m2 + other.m2 + delta * delta * self.n as f64 * other.n as f64 / n as f64;
+        Moments { n, min: self.min.min(other.min), max: self.max.max(other.max), mean, m2 }
+    }
+}
+
+impl ColumnStats {
+    pub fn new(name: &str, dtype: &DataType) -> ColumnStats {
+        ColumnStats {
+            name: name.to_string(),
+            dtype: dtype.clone(),
+            nulls: 0,
+            numbers: None,
+            texts: PlHashMap::default(),
+            distinct_numbers: PlHashSet::default(),
+        }
+    }
+
+    /// Adds a block of this column's values.
+    pub fn update(&mut self, column: &Column) -> Result<(), String> {
+        let series = column.as_materialized_series();
+        self.nulls += series.null_count() as u64;
+        let dtype = series.dtype();
+        if dtype.is_primitive_numeric() {
+            let floats = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+            let values = floats.f64().map_err(|e| e.to_string())?;
+            let n = (values.len() - values.null_count()) as u64;
+            if n > 0 {
+                let block = Moments {
+                    n,
+                    min: values.min().unwrap_or(f64::NAN),
+                    max: values.max().unwrap_or(f64::NAN),
+                    mean: values.mean().unwrap_or(f64::NAN),
+                    m2: values.var(1).map(|v| v * (n - 1) as f64).unwrap_or(0.0),
+                };
+                self.numbers = Some(self.numbers.map_or(block, |m| m.merge(block)));
+            }
+            for v in values.iter().flatten() {
+                // One NaN and one zero, whatever their bits.
+                let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
+                self.distinct_numbers.insert(v.to_bits());
+            }
+        } else if let Ok(texts) = series.str() {
+            for v in texts.iter().flatten() {
+                count(&mut self.texts, v);
+            }
+        } else if let Ok(flags) = series.bool() {
+            for v in flags.iter().flatten() {
+                count(&mut self.texts, if v { "true" } else { "false" });
+            }
+        } else {
+            // Dates, lists, structs…: counted by their text form.
+            let texts = series.cast(&DataType::String).map_err(|e| e.to_string())?;
+            for v in texts.str().map_err(|e| e.to_string())?.iter().flatten() {
+                count(&mut self.texts, v);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> ColumnProfile {
+        let numbers = self.numbers.map(|m| NumberStats {
+            min: m.min,
+            max: m.max,
+            mean: m.mean,
+            std: (m.n > 1).then(|| (m.m2 / (m.n - 1) as f64).sqrt()).filter(|s| s.is_finite()),
+        });
+        let distinct = if self.dtype.is_primitive_numeric() {
+            self.distinct_numbers.len() as u64
+        } else {
+            self.texts.len() as u64
+        };
+        let mut top: Vec<(&str, u64)> = self.texts.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+        let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if top.len() > TOP_VALUES {
+            top.select_nth_unstable_by(TOP_VALUES - 1, order);
+            top.truncate(TOP_VALUES);
+        }
+        top.sort_unstable_by(order);
+        let top = top.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        ColumnProfile { name: self.name, dtype: self.dtype.to_string(), nulls: self.nulls, distinct, numbers, top }
+    }
+}
+
+/// One more of `value` (looked up by `&str`; a key is allocated only the first time).
+fn count(map: &mut PlHashMap<Box<str>, u64>, value: &str) {
+    match map.get_mut(value) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(value.into(), 1);
+        }
+    }
+}
+
+/// Every column's statistics for a table read in one or more blocks.
+pub struct TableStats {
+    pub columns: Vec<ColumnStats>,
+    pub rows: u64,
+}
+
+impl TableStats {
+    pub fn new(frame: &DataFrame) -> TableStats {
+        let columns = frame.columns().iter().map(|c| ColumnStats::new(c.name(), c.dtype())).collect();
+        TableStats { columns, rows: 0 }
+    }
+
+    /// Adds a block of rows (same columns as the first), spreading the columns over the cores.
+    pub fn update(&mut self, frame: &DataFrame) -> Result<(), String> {
+        if frame.width() != self.columns.len() {
+            return Err(format!("a block has {} columns, the table {}", frame.width(), self.columns.len()));
+        }
+        self.rows += frame.height() as u64;
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(self.columns.len()).max(1);
+        let mut work: Vec<Vec<(&mut ColumnStats, &Column)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, pair) in self.columns.iter_mut().zip(frame.columns()).enumerate() {
+            work[i % threads].push(pair);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .into_iter()
+                .map(|batch| {
+                    scope.spawn(move || batch.into_iter().try_for_each(|(stats, column)| stats.update(column)))
+                })
+                .collect();
+            handles.into_iter().try_for_each(|h| h.join().map_err(|_| "a column could not be profiled".to_string())?)
+        })
+    }
+
+    pub fn finish(self) -> (u64, Vec<ColumnProfile>) {
+        (self.rows, self.columns.into_iter().map(ColumnStats::finish).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_merge_to_the_figures_of_the_whole() {
+        let whole = DataFrame::new(
+            6,
+            vec![
+                Column::new("x".into(), [Some(1.0), Some(2.0), None, Some(4.0), Some(4.0), Some(10.0)]),
+                Column::new("t".into(), ["a", "b", "a", "c", "a", "b"]),
+            ],
+        )
+        .unwrap();
+        let mut one = TableStats::new(&whole);
+        one.update(&whole).unwrap();
+        let mut split = TableStats::new(&whole);
+        split.update(&whole.slice(0, 2)).unwrap();
+        split.update(&whole.slice(2, 4)).unwrap();
+        let (rows_a, a) = one.finish();
+        let (rows_b, b) = split.finish();
+        assert_eq!((rows_a, rows_b), (6, 6));
+        let (x, y) = (a[0].numbers.clone().unwrap(), b[0].numbers.clone().unwrap());
+        assert_eq!((x.min, x.max, x.mean), (1.0, 10.0, 4.2));
+        assert!((x.std.unwrap() - y.std.unwrap()).abs() < 1e-12 && (x.mean - y.mean).abs() < 1e-12);
+        assert!((x.std.unwrap() - 3.49285).abs() < 1e-4, "{:?}", x.std);
+        assert_eq!((a[0].nulls, a[0].distinct, b[0].distinct), (1, 4, 4));
+        assert_eq!(b[1].top, vec![("a".to_string(), 3), ("b".to_string(), 2), ("c".to_string(), 1)]);
+        assert_eq!(b[1].distinct, 3);
+    }
+}
