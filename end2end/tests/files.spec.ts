@@ -30,7 +30,7 @@ function row(page: Page, name: string) {
 
 test("drop two files, watch them upload, profile, download one and delete the other", async ({ page }) => {
   const problems = watchConsole(page);
-  const csv = okrCsv(40_000, "e2e"); // about 2.4 MB: the progress bar has something to show
+  const csv = okrCsv(40_000, "e2e"); // about 2 MB: the progress bar has something to show
   const notes = "Objectives and key results\nreviewed every Friday\n";
   await login(page, undefined, "/files");
   await waitForHydration(page);
@@ -49,7 +49,8 @@ test("drop two files, watch them upload, profile, download one and delete the ot
     const bar = item.getByTestId("upload-progress");
     expect(await bar.getAttribute("value")).toBe(await bar.getAttribute("max"));
   }
-  await expect(items.first().getByTestId("upload-bytes")).toContainText("2.4 MB of 2.4 MB");
+  // Bytes sent of the file's size, both in the same unit: "2.0 MB of 2.0 MB (100 %)".
+  await expect(items.first().getByTestId("upload-bytes")).toHaveText(/^(\d+\.\d MB) of \1 \(100 %\)$/);
 
   // Both rows appear and become ready without a reload.
   await expect(row(page, "e2e-okrs.csv").getByTestId("file-status")).toHaveText("ready", { timeout: 20_000 });

@@ -61,8 +61,9 @@ fn Detail(detail: FileDetail) -> impl IntoView {
         async move {
             match delete_file(id).await {
                 Ok(f) => {
+                    // The detail view closes with the file; the page keeps the notice.
+                    ctx.notice.set(Some(format!("Deleted '{}'.", f.name)));
                     ctx.selected.set(None);
-                    message.set(Some(Ok(format!("Deleted '{}'.", f.name))));
                     ctx.changed.update(|n| *n += 1);
                 }
                 Err(e) => message.set(Some(Err(error_text(&e)))),

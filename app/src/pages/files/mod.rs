@@ -133,6 +133,8 @@ fn status_badge(status: FileStatus, message: Option<String>) -> impl IntoView {
 pub(crate) struct FilesContext {
     pub selected: RwSignal<Option<String>>,
     pub changed: RwSignal<u64>,
+    /// What the last action that closed the detail view did (a deletion).
+    pub notice: RwSignal<Option<String>>,
 }
 
 const PER_PAGE: u32 = 25;
@@ -146,7 +148,7 @@ pub fn FilesPage() -> impl IntoView {
     let sort = RwSignal::new(FileSort::Uploaded);
     let descending = RwSignal::new(true);
     let page = RwSignal::new(1u32);
-    let ctx = FilesContext { selected: RwSignal::new(None), changed: RwSignal::new(0) };
+    let ctx = FilesContext { selected: RwSignal::new(None), changed: RwSignal::new(0), notice: RwSignal::new(None) };
     provide_context(ctx);
     let refresh = use_refresh();
 
@@ -166,19 +168,28 @@ pub fn FilesPage() -> impl IntoView {
         },
     );
 
-    // Ask again while something is queued or being profiled.
+    // Ask again while something is queued or being profiled. The effect notes it whenever the
+    // data arrives (resources are read in effects or boundaries, never in a timer).
+    let pending = RwSignal::new(false);
+    // The upload limit travels with the file list; the uploader reads it at drop time.
+    let max_upload = RwSignal::new(None::<u64>);
+    Effect::new(move |_| {
+        let page = files.get().and_then(|r| r.ok());
+        if let Some(p) = &page {
+            max_upload.set(Some(p.max_upload_bytes));
+        }
+        let files_pending =
+            page.is_some_and(|p| p.files.iter().chain(p.recent_uploads.iter()).any(|f| f.status.is_pending()));
+        let detail_pending = detail
+            .get()
+            .and_then(|r| r.ok())
+            .flatten()
+            .is_some_and(|d| d.file.status.is_pending() || d.outputs.iter().any(|o| o.status.is_pending()));
+        pending.set(files_pending || detail_pending);
+    });
     Effect::new(move |_| {
         let tick = move || {
-            let pending = files
-                .get_untracked()
-                .and_then(|r| r.ok())
-                .is_some_and(|p| p.files.iter().chain(p.recent_uploads.iter()).any(|f| f.status.is_pending()));
-            let detail_pending = detail
-                .get_untracked()
-                .and_then(|r| r.ok())
-                .flatten()
-                .is_some_and(|d| d.file.status.is_pending() || d.outputs.iter().any(|o| o.status.is_pending()));
-            if pending || detail_pending {
+            if pending.get_untracked() {
                 ctx.changed.update(|n| *n += 1);
             }
         };
@@ -216,9 +227,7 @@ pub fn FilesPage() -> impl IntoView {
 
     view! {
         <div class="page files">
-            <upload::Uploader max_bytes=Signal::derive(move || {
-                files.get().and_then(|r| r.ok()).map(|p| p.max_upload_bytes)
-            })/>
+            <upload::Uploader max_bytes=max_upload.into()/>
             <form class="toolbar" role="search" on:submit=|ev| ev.prevent_default()>
                 <label class="field grow">
                     <span>"Name"</span>
@@ -316,6 +325,7 @@ pub fn FilesPage() -> impl IntoView {
                         })
                 }}
             </Transition>
+            {move || ctx.notice.get().map(|text| view! { <p class="notice" role="status">{text}</p> })}
             <detail::DetailPanel detail=detail/>
         </div>
     }
@@ -335,7 +345,14 @@ fn file_row(f: FileView, ctx: FilesContext) -> impl IntoView {
     view! {
         <tr class:selected=selected data-testid="file-row" data-file-id=f.id.clone()>
             <td>
-                <button type="button" class="link" on:click=move |_| ctx.selected.set(Some(id.clone()))>
+                <button
+                    type="button"
+                    class="link"
+                    on:click=move |_| {
+                        ctx.notice.set(None);
+                        ctx.selected.set(Some(id.clone()));
+                    }
+                >
                     {f.name.clone()}
                 </button>
                 {origin.map(|o| view! { <span class="muted small block">{o}</span> })}

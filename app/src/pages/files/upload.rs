@@ -123,9 +123,9 @@ pub fn Uploader(max_bytes: Signal<Option<u64>>) -> impl IntoView {
                 </p>
                 <p class="muted small">
                     "CSV, TSV, Excel (xlsx, xls), JSON, NDJSON, Parquet, text, PDF, ZIP, TAR and gzip. "
-                    // The limit comes with the file list: inside a boundary, so the server's
-                    // render and the browser's hydration agree.
-                    <Transition fallback=|| ()>{limit_text}</Transition>
+                    // Known once the file list has arrived (set by an effect, so the server's
+                    // render and the browser's hydration agree: both start without it).
+                    {limit_text}
                 </p>
             </div>
             <Show when=move || !items.get().is_empty()>
