@@ -148,7 +148,7 @@ pub fn Uploader(max_bytes: Signal<Option<u64>>) -> impl IntoView {
 
 #[component]
 fn UploadRow(item: Item, on_cancel: impl Fn(u32) + Copy + Send + Sync + 'static) -> impl IntoView {
-    let percent = if item.size == 0 { 100 } else { (item.sent * 100 / item.size).min(100) };
+    let percent = (item.sent * 100).checked_div(item.size).unwrap_or(100).min(100);
     let key = item.key;
     let (status, class) = match &item.state {
         UploadState::Sending => ("Uploading".to_string(), "pending"),
