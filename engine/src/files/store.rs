@@ -158,4 +158,16 @@ mod tests {
         let err = write_stream(&missing, "f", 10, chunks(&[b"abc"])).await.unwrap_err();
         assert!(matches!(err, WriteError::Disk(_)), "{err}");
     }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_full_disk_is_reported_and_the_partial_file_removed() {
+        // The .part path leads to /dev/full, where every write fails with ENOSPC.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("f.part")).unwrap();
+        let err = write_stream(dir.path(), "f", 1 << 20, chunks(&[b"abc", b"def"])).await.unwrap_err();
+        assert!(matches!(&err, WriteError::Disk(e) if e.raw_os_error() == Some(28)), "{err:?}");
+        assert!(err.to_string().contains("could not write the file to disk") && err.to_string().contains("nothing was kept"));
+        assert!(names_in(dir.path()).is_empty(), "the partial file is gone: {:?}", names_in(dir.path()));
+    }
 }
