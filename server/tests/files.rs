@@ -284,6 +284,13 @@ async fn every_accepted_type_is_stored_and_profiled() {
     assert_eq!(table(&d, 1)["columns"][1]["dtype"], "f64");
     assert_eq!(table(&d, 1)["columns"][1]["numbers"]["max"], 0.9);
 
+    let xls = upload(&app, "plan.xls", include_bytes!("fixtures/plan.xls")).await;
+    let d = profiled(&app, xls["id"].as_str().unwrap()).await;
+    assert_eq!(d["file"]["status"], "Ready", "{d}");
+    assert_eq!((table(&d, 0)["sheet"].as_str(), table(&d, 0)["rows"].as_u64()), (Some("Objectives"), Some(2)));
+    assert_eq!((table(&d, 1)["sheet"].as_str(), table(&d, 1)["rows"].as_u64()), (Some("Key results"), Some(3)));
+    assert_eq!(table(&d, 1)["columns"][1]["numbers"]["max"], 0.9);
+
     let txt = upload(&app, "notes.txt", "Objectives and key results\nare measured weekly\n".as_bytes()).await;
     let d = profiled(&app, txt["id"].as_str().unwrap()).await;
     assert_eq!(d["profile"]["Text"], serde_json::json!({ "lines": 2, "words": 7, "encoding": "UTF-8" }));
@@ -333,7 +340,7 @@ async fn every_accepted_type_is_stored_and_profiled() {
     assert_eq!(d["file"]["duplicate_of"]["id"], parquet_id, "same bytes as the conversion output");
 
     let page = call(&app, "GET", API, &admin_auth(), &[], None).await.json();
-    assert_eq!(page["totals"]["files"], 14, "13 uploads and one conversion output");
+    assert_eq!(page["totals"]["files"], 15, "14 uploads and one conversion output");
     app.stop().await.unwrap();
 }
 
@@ -365,6 +372,13 @@ async fn bad_content_fails_profiling_with_the_parsers_message_and_keeps_the_byte
     let d = profiled(&app, xlsx["id"].as_str().unwrap()).await;
     assert_eq!(d["file"]["status"], "Failed", "{d}");
     assert!(d["file"]["status_message"].as_str().unwrap().contains("Excel"), "{d}");
+
+    // NaN and infinity in a number column: counted apart; the profile stays readable.
+    let odd = upload(&app, "odd.csv", b"x\n1\nNaN\ninf\n3\n").await;
+    let d = profiled(&app, odd["id"].as_str().unwrap()).await;
+    assert_eq!(d["file"]["status"], "Ready", "{d}");
+    let x = &table(&d, 0)["columns"][0]["numbers"];
+    assert_eq!((x["mean"].as_f64(), x["non_finite"].as_u64()), (Some(2.0), Some(2)), "{d}");
 
     // Empty: stored, profiled as empty.
     let empty = upload(&app, "empty.csv", b"").await;

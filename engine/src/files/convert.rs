@@ -10,6 +10,14 @@ use sha2::{Digest, Sha256};
 use super::profile::{excel, tables};
 use super::{Conversion, FileKind};
 
+/// Why a conversion did not happen: the source cannot be read as asked (the caller's to fix),
+/// or the output could not be written (the server's).
+#[derive(Debug)]
+pub enum ConvertError {
+    Input(String),
+    Output(String),
+}
+
 /// A finished output file.
 pub struct Output {
     pub bytes: u64,
@@ -26,20 +34,24 @@ pub fn convert(
     to: Conversion,
     dir: &Path,
     id: &str,
-) -> Result<Output, String> {
+) -> Result<Output, ConvertError> {
+    use ConvertError::{Input, Output as Writing};
     if !kind.is_tabular() {
-        return Err(format!("{} is not a table; only tables convert to {}", kind.description(), to.label()));
+        return Err(Input(format!("{} is not a table; only tables convert to {}", kind.description(), to.label())));
     }
     let (mut frame, sheet) = match kind {
         FileKind::Xlsx | FileKind::Xls => {
-            let (name, frame) = excel::read_sheet(source, sheet)?;
+            let (name, frame) = excel::read_sheet(source, sheet).map_err(Input)?;
             (frame, Some(name))
         }
         _ => {
             if sheet.is_some() {
-                return Err(format!("a sheet can only be chosen for Excel workbooks, not for {}", kind.description()));
+                return Err(Input(format!(
+                    "a sheet can only be chosen for Excel workbooks, not for {}",
+                    kind.description()
+                )));
             }
-            (tables::read(source, kind)?.frame, None)
+            (tables::read(source, kind).map_err(Input)?.frame, None)
         }
     };
     let part = dir.join(format!("{id}.part"));
@@ -53,7 +65,7 @@ pub fn convert(
         Err(e) => {
             let _ = std::fs::remove_file(&part);
             let _ = std::fs::remove_file(dir.join(id));
-            Err(e)
+            Err(Writing(e))
         }
     }
 }

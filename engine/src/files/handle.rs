@@ -77,14 +77,19 @@ struct Inner {
 }
 
 impl Files {
-    /// Opens the store under `data_dir`: creates `files/`, removes partial files a crash left,
-    /// and queues again what was waiting for a profile.
+    /// Opens the store under `data_dir`: creates `files/`, removes what a crash left (partial
+    /// uploads, bytes without a record), and queues again what was waiting for a profile.
     pub async fn open(db: Database, data_dir: &Path, max_upload_bytes: u64) -> Result<Files, FileError> {
         let dir = data_dir.join("files");
         std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
+        // A crash can leave a partial upload, or bytes whose row was never written (between
+        // the rename and the insert) or already deleted: neither is reachable, both go.
+        let known = records::ids(&db).await?;
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().ends_with(".part") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".part") || !known.contains(&name) {
+                    tracing::warn!(file = %name, "removing a stored file without a record");
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
@@ -217,9 +222,15 @@ impl Files {
         let output =
             tokio::task::spawn_blocking(move || convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out))
                 .await
-                .unwrap_or_else(|e| Err(format!("the conversion stopped unexpectedly: {e}")))
+                .unwrap_or_else(|e| {
+                    Err(convert::ConvertError::Output(format!("the conversion stopped unexpectedly: {e}")))
+                })
                 .map_err(|e| {
-                    FileError::Invalid(format!("'{}' could not be converted to {}: {e}", source.name, to.label()))
+                    let what = format!("'{}' could not be converted to {}", source.name, to.label());
+                    match e {
+                        convert::ConvertError::Input(why) => FileError::Invalid(format!("{what}: {why}")),
+                        convert::ConvertError::Output(why) => FileError::Io(format!("{what}: {why}")),
+                    }
                 })?;
         let stem = source.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&source.name);
         let sheet = output.sheet.as_deref().map(|s| format!("-{}", names::clean_name(s))).unwrap_or_default();
@@ -276,5 +287,29 @@ impl Files {
             }
         }
         Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opening_removes_what_a_crash_left_and_keeps_recorded_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let files = Files::open(db.clone(), dir.path(), 1_000).await.unwrap();
+        let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
+        let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
+        // What a crash could leave: a partial upload and bytes whose row was never written.
+        std::fs::write(files.dir().join("0123abcd.part"), b"half").unwrap();
+        std::fs::write(files.dir().join("89abcdef89abcdef89abcdef89abcdef"), b"orphan").unwrap();
+        let reopened = Files::open(db, dir.path(), 1_000).await.unwrap();
+        let names: Vec<String> = std::fs::read_dir(reopened.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [kept.id]);
     }
 }

@@ -181,6 +181,8 @@ pub struct NumberStats {
     pub mean: f64,
     /// Sample standard deviation (n − 1); `None` with fewer than two values.
     pub std: Option<f64>,
+    /// NaN and infinite values, left out of the figures above.
+    pub non_finite: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

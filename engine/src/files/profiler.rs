@@ -48,5 +48,11 @@ async fn run(db: &Database, dir: &std::path::Path, id: &str) -> Result<(), sqlx:
         Ok(_) => tracing::info!(file = %id, kind = kind.as_str(), took_ms = took.as_millis() as u64, "file profiled"),
         Err(message) => tracing::warn!(file = %id, kind = kind.as_str(), %message, "file could not be profiled"),
     }
-    records::finish(db, id, &outcome, took.as_millis() as u64).await
+    if let Err(e) = records::finish(db, id, &outcome, took.as_millis() as u64).await {
+        // A profile too big to store, or a database hiccup: say so on the file rather than
+        // leaving it "profiling" (and the page polling) until the next start.
+        let failed = Err(format!("the profile could not be stored: {e}"));
+        records::finish(db, id, &failed, took.as_millis() as u64).await?;
+    }
+    Ok(())
 }

@@ -93,7 +93,7 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<FileView>, sqlx::Erro
 fn filtered<'a>(builder: &mut QueryBuilder<'a, Sqlite>, q: &'a FileQuery) {
     builder.push(" WHERE 1 = 1");
     if let Some(name) = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        // instr: no LIKE wildcards to escape; lower(): case-insensitive for ASCII and beyond.
+        // instr: no LIKE wildcards to escape; SQLite's lower() folds ASCII letters only.
         builder.push(" AND instr(lower(f.name), lower(").push_bind(name).push(")) > 0");
     }
     if let Some(kind) = q.kind {
@@ -258,6 +258,12 @@ pub async fn pending(db: &Database) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id")
         .fetch_all(db.pool())
         .await
+}
+
+/// Every stored file's id.
+pub async fn ids(db: &Database) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM files").fetch_all(db.pool()).await?;
+    Ok(ids.into_iter().collect())
 }
 
 /// Removes a file's row; outputs made from it keep their source's name.

@@ -167,7 +167,10 @@ mod tests {
         std::os::unix::fs::symlink("/dev/full", dir.path().join("f.part")).unwrap();
         let err = write_stream(dir.path(), "f", 1 << 20, chunks(&[b"abc", b"def"])).await.unwrap_err();
         assert!(matches!(&err, WriteError::Disk(e) if e.raw_os_error() == Some(28)), "{err:?}");
-        assert!(err.to_string().contains("could not write the file to disk") && err.to_string().contains("nothing was kept"));
+        assert!(
+            err.to_string().contains("could not write the file to disk")
+                && err.to_string().contains("nothing was kept")
+        );
         assert!(names_in(dir.path()).is_empty(), "the partial file is gone: {:?}", names_in(dir.path()));
     }
 }

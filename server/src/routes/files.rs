@@ -256,8 +256,9 @@ pub fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
-/// Streams the stored bytes (ServeFile: Content-Length, Range, conditional requests). A GET
-/// that starts at the first byte counts as a download; later ranges of it do not.
+/// Streams the stored bytes (ServeFile: Content-Length, Range, If-Modified-Since). A GET of the
+/// whole file counts as a download (also as one range from byte 0 to the end, as download
+/// managers ask); other ranges and probes do not.
 async fn content(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -265,7 +266,7 @@ async fn content(
     req: Request,
 ) -> Result<Response, ApiError> {
     let download = state.engine.files().download(&id).await?;
-    let counts = req.method() == Method::GET && starts_at_zero(req.headers().get(header::RANGE));
+    let counts = req.method() == Method::GET && whole_file(req.headers().get(header::RANGE), download.file.size_bytes);
     let mime = download.file.kind.mime().parse().unwrap_or(mime_guess_fallback());
     let response = ServeFile::new_with_mime(&download.path, &mime).oneshot(req).await.map_err(|e| {
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not read '{}': {e}", download.file.name))
@@ -277,10 +278,6 @@ async fn content(
     if let Ok(value) = HeaderValue::from_str(&content_disposition(&download.file.name)) {
         parts.headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    // Digests let scripts verify what they received.
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", download.file.sha256)) {
-        parts.headers.insert(header::ETAG, value);
-    }
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
@@ -288,11 +285,16 @@ fn mime_guess_fallback() -> mime::Mime {
     mime::APPLICATION_OCTET_STREAM
 }
 
-/// No Range header, or one whose first range starts at byte 0.
-fn starts_at_zero(range: Option<&HeaderValue>) -> bool {
-    match range.and_then(|r| r.to_str().ok()) {
-        None => true,
-        Some(r) => r.trim().strip_prefix("bytes=").is_some_and(|spec| spec.trim_start().starts_with("0-")),
+/// No Range header, or one range from byte 0 to the end of the file.
+fn whole_file(range: Option<&HeaderValue>, size: u64) -> bool {
+    let Some(range) = range else { return true };
+    let Some(spec) = range.to_str().ok().and_then(|r| r.trim().strip_prefix("bytes=")) else {
+        return false;
+    };
+    match spec.trim().split_once('-') {
+        Some(("0", "")) => true,
+        Some(("0", last)) => last.trim().parse::<u64>().is_ok_and(|last| last.saturating_add(1) >= size),
+        _ => false,
     }
 }
 
@@ -310,9 +312,13 @@ mod tests {
     }
 
     #[test]
-    fn only_downloads_from_the_first_byte_count() {
-        assert!(starts_at_zero(None));
-        assert!(starts_at_zero(Some(&HeaderValue::from_static("bytes=0-99"))));
-        assert!(!starts_at_zero(Some(&HeaderValue::from_static("bytes=100-"))));
+    fn only_whole_file_downloads_count() {
+        let range = |r: &'static str| Some(HeaderValue::from_static(r));
+        assert!(whole_file(None, 100));
+        assert!(whole_file(range("bytes=0-").as_ref(), 100));
+        assert!(whole_file(range("bytes=0-99").as_ref(), 100));
+        assert!(!whole_file(range("bytes=0-0").as_ref(), 100), "a probe");
+        assert!(!whole_file(range("bytes=100-").as_ref(), 200));
+        assert!(!whole_file(range("bytes=0-9, 20-29").as_ref(), 100), "several ranges");
     }
 }

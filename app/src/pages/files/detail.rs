@@ -41,8 +41,8 @@ fn Detail(detail: FileDetail) -> impl IntoView {
     let ctx = expect_context::<FilesContext>();
     let file = detail.file.clone();
     let id = StoredValue::new(file.id.clone());
-    let message = RwSignal::new(None::<Result<String, String>>);
-    let confirming = RwSignal::new(false);
+    // What must survive this view being rebuilt (each refetch does) lives in the page's context.
+    let (message, confirming) = (ctx.notice, ctx.confirming);
 
     let done = move |result: Result<String, ServerFnError>| {
         message.set(Some(result.map_err(|e| error_text(&e))));
@@ -62,7 +62,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
             match delete_file(id).await {
                 Ok(f) => {
                     // The detail view closes with the file; the page keeps the notice.
-                    ctx.notice.set(Some(format!("Deleted '{}'.", f.name)));
+                    ctx.notice.set(Some(Ok(format!("Deleted '{}'.", f.name))));
                     ctx.selected.set(None);
                     ctx.changed.update(|n| *n += 1);
                 }
@@ -76,7 +76,9 @@ fn Detail(detail: FileDetail) -> impl IntoView {
         Some(Profile::Tables(tables)) => tables.iter().filter_map(|t| t.sheet.clone()).collect(),
         _ => vec![],
     };
-    let sheet = RwSignal::new(sheets.first().cloned().unwrap_or_default());
+    let first_sheet = sheets.first().cloned().unwrap_or_default();
+    let sheet = move || Some(ctx.sheet.get()).filter(|s| !s.is_empty()).unwrap_or_else(|| first_sheet.clone());
+    let sheet = Signal::derive(sheet);
     let tabular = file.kind.is_tabular();
 
     view! {
@@ -138,7 +140,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                     {(!sheets.is_empty()).then(|| view! {
                         <label class="field inline">
                             <span>"Sheet"</span>
-                            <select on:change=move |ev| sheet.set(event_target_value(&ev))>
+                            <select prop:value=move || sheet.get() on:change=move |ev| ctx.sheet.set(event_target_value(&ev))>
                                 {sheets.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view()}
                             </select>
                         </label>
@@ -175,10 +177,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                     </span>
                 </Show>
             </div>
-            {move || message.get().map(|m| match m {
-                Ok(text) => view! { <p class="notice" role="status">{text}</p> }.into_any(),
-                Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
-            })}
+
             {detail.profile.clone().map(|p| view! { <ProfileView profile=p/> })}
             {(!detail.outputs.is_empty()).then(|| view! {
                 <h3>"Outputs"</h3>
@@ -292,7 +291,10 @@ fn column_row(c: ColumnProfile) -> impl IntoView {
         <tr>
             <th scope="row">{c.name.clone()}</th>
             <td class="mono small">{c.dtype.clone()}</td>
-            <td class="num">{c.nulls}</td>
+            <td class="num">
+                {c.nulls}
+                {n.as_ref().filter(|n| n.non_finite > 0).map(|n| view! { <span class="muted small block">{format!("+{} NaN/∞", n.non_finite)}</span> })}
+            </td>
             <td class="num">{c.distinct}</td>
             <td class="num">{n.as_ref().map(|n| number(n.min))}</td>
             <td class="num">{n.as_ref().map(|n| number(n.max))}</td>

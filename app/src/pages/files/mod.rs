@@ -133,8 +133,13 @@ fn status_badge(status: FileStatus, message: Option<String>) -> impl IntoView {
 pub(crate) struct FilesContext {
     pub selected: RwSignal<Option<String>>,
     pub changed: RwSignal<u64>,
-    /// What the last action that closed the detail view did (a deletion).
-    pub notice: RwSignal<Option<String>>,
+    /// What the last action did, or why it was refused; shown above the detail view so it
+    /// survives the view's refetches (and a deletion that closes it).
+    pub notice: RwSignal<Option<Result<String, String>>>,
+    /// The detail view's delete confirmation is open.
+    pub confirming: RwSignal<bool>,
+    /// The Excel sheet chosen for conversions ("" = the first).
+    pub sheet: RwSignal<String>,
 }
 
 const PER_PAGE: u32 = 25;
@@ -148,7 +153,22 @@ pub fn FilesPage() -> impl IntoView {
     let sort = RwSignal::new(FileSort::Uploaded);
     let descending = RwSignal::new(true);
     let page = RwSignal::new(1u32);
-    let ctx = FilesContext { selected: RwSignal::new(None), changed: RwSignal::new(0), notice: RwSignal::new(None) };
+    let ctx = FilesContext {
+        selected: RwSignal::new(None),
+        changed: RwSignal::new(0),
+        notice: RwSignal::new(None),
+        confirming: RwSignal::new(false),
+        sheet: RwSignal::new(String::new()),
+    };
+    // Another file chosen: its own confirmation and sheet, not the last one's.
+    Effect::new(move |previous: Option<Option<String>>| {
+        let now = ctx.selected.get();
+        if previous.is_some_and(|p| p != now) {
+            ctx.confirming.set(false);
+            ctx.sheet.set(String::new());
+        }
+        now
+    });
     provide_context(ctx);
     let refresh = use_refresh();
 
@@ -325,7 +345,14 @@ pub fn FilesPage() -> impl IntoView {
                         })
                 }}
             </Transition>
-            {move || ctx.notice.get().map(|text| view! { <p class="notice" role="status">{text}</p> })}
+            {move || {
+                ctx.notice
+                    .get()
+                    .map(|m| match m {
+                        Ok(text) => view! { <p class="notice" role="status">{text}</p> }.into_any(),
+                        Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+                    })
+            }}
             <detail::DetailPanel detail=detail/>
         </div>
     }

@@ -130,8 +130,10 @@ pub fn Uploader(max_bytes: Signal<Option<u64>>) -> impl IntoView {
             </div>
             <Show when=move || !items.get().is_empty()>
                 <ul class="uploads plain" data-testid="uploads">
-                    <For each=move || items.get() key=|i| (i.key, i.sent, format!("{:?}", i.state)) let:item>
-                        <UploadRow item=item on_cancel=move |key| requests.cancel(key)/>
+                    // Keyed by the upload alone: a row (and its Cancel button) stays the same
+                    // element while its progress changes.
+                    <For each=move || items.get() key=|i| i.key let:item>
+                        <UploadRow upload=item.key name=item.name size=item.size items=items on_cancel=move |key| requests.cancel(key)/>
                     </For>
                 </ul>
                 <button
@@ -147,26 +149,54 @@ pub fn Uploader(max_bytes: Signal<Option<u64>>) -> impl IntoView {
 }
 
 #[component]
-fn UploadRow(item: Item, on_cancel: impl Fn(u32) + Copy + Send + Sync + 'static) -> impl IntoView {
-    let percent = (item.sent * 100).checked_div(item.size).unwrap_or(100).min(100);
-    let key = item.key;
-    let (status, class) = match &item.state {
-        UploadState::Sending => ("Uploading".to_string(), "pending"),
-        UploadState::Checking => ("Checking and storing…".to_string(), "pending"),
-        UploadState::Done => ("Stored; profiling in the background".to_string(), "ok"),
-        UploadState::Failed(why) => (why.clone(), "error"),
-        UploadState::Cancelled => ("Cancelled; nothing was kept".to_string(), "muted"),
+fn UploadRow(
+    upload: u32,
+    name: String,
+    size: u64,
+    items: RwSignal<Vec<Item>>,
+    on_cancel: impl Fn(u32) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let now = move || items.with(|all| all.iter().find(|i| i.key == upload).map(|i| (i.sent, i.state.clone())));
+    let sent = move || now().map_or(0, |(sent, _)| sent);
+    let state = move || now().map_or(UploadState::Cancelled, |(_, state)| state);
+    let class = move || match state() {
+        UploadState::Sending | UploadState::Checking => "pending",
+        UploadState::Done => "ok",
+        UploadState::Failed(_) => "error",
+        UploadState::Cancelled => "muted",
     };
-    let active = matches!(item.state, UploadState::Sending | UploadState::Checking);
+    let status = move || match state() {
+        UploadState::Sending => "Uploading".to_string(),
+        UploadState::Checking => "Checking and storing…".to_string(),
+        UploadState::Done => "Stored; profiling in the background".to_string(),
+        UploadState::Failed(why) => why,
+        UploadState::Cancelled => "Cancelled; nothing was kept".to_string(),
+    };
+    let bytes = move || {
+        let sent = sent();
+        let percent = (sent * 100).checked_div(size).unwrap_or(100).min(100);
+        format!("{} of {} ({percent} %)", format_bytes(sent), format_bytes(size))
+    };
     view! {
         <li class="upload" data-testid="upload-item" data-state=class>
-            <span class="name">{item.name.clone()}</span>
-            <progress max=item.size.max(1) value=item.sent.min(item.size.max(1)) data-testid="upload-progress" aria-label=format!("{} uploaded", item.name)></progress>
-            <span class="small nowrap" data-testid="upload-bytes">
-                {format!("{} of {} ({percent} %)", format_bytes(item.sent), format_bytes(item.size))}
+            <span class="name">{name.clone()}</span>
+            <progress
+                max=size.max(1)
+                value=move || sent().min(size.max(1))
+                data-testid="upload-progress"
+                aria-label=format!("{name} uploaded")
+            ></progress>
+            <span class="small nowrap" data-testid="upload-bytes">{bytes}</span>
+            <span
+                class=move || format!("small upload-status {}", class())
+                role=move || if class() == "error" { "alert" } else { "status" }
+            >
+                {status}
             </span>
-            <span class=format!("small upload-status {class}") role=if class == "error" { "alert" } else { "status" }>{status}</span>
-            {active.then(|| view! { <button type="button" class="button small" on:click=move |_| on_cancel(key)>"Cancel"</button> })}
+            // Once every byte is sent the server finishes storing it: cancelling then would lie.
+            <Show when=move || state() == UploadState::Sending>
+                <button type="button" class="button small" on:click=move |_| on_cancel(upload)>"Cancel"</button>
+            </Show>
         </li>
     }
 }

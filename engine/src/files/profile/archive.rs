@@ -14,6 +14,8 @@ use crate::units::format_bytes;
 pub const MAX_ENTRIES: u64 = 100_000;
 /// How much larger than the compressed file its decompressed bytes may get while listing.
 pub const MAX_EXPANSION: u64 = 100;
+/// And at most this much, whatever the file's size: listing must not hold up the profiler.
+pub const MAX_DECOMPRESSED: u64 = 2 << 30;
 /// A declared ratio above this is reported as a possible archive bomb.
 const SUSPICIOUS_RATIO: u64 = 100;
 
@@ -131,7 +133,7 @@ impl<R: Read> Read for Capped<R> {
         self.read += n as u64;
         if self.read > self.limit {
             return Err(std::io::Error::other(format!(
-                "{EXPANSION_STOP} {} ({MAX_EXPANSION}× the file) and listing stopped: a possible archive bomb",
+                "{EXPANSION_STOP} {} (the cap: {MAX_EXPANSION}× the file, at most 2 GiB) and listing stopped: a possible archive bomb",
                 format_bytes(self.limit)
             )));
         }
@@ -154,7 +156,7 @@ pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
     let is_tar = got >= 262 && &first[257..262] == b"ustar";
     let mut listing = Listing::default();
     if is_tar {
-        let limit = bytes.saturating_mul(MAX_EXPANSION).max(1 << 20);
+        let limit = bytes.saturating_mul(MAX_EXPANSION).clamp(1 << 20, MAX_DECOMPRESSED);
         let capped = Capped {
             inner: flate2::read::GzDecoder::new(File::open(path).map_err(|e| e.to_string())?),
             read: 0,

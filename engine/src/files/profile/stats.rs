@@ -14,6 +14,8 @@ pub struct ColumnStats {
     name: String,
     dtype: DataType,
     nulls: u64,
+    /// NaN and infinite values (left out of the moments).
+    non_finite: u64,
     numbers: Option<Moments>,
     /// Text (and boolean, and any other non-numeric) values with their counts.
     texts: PlHashMap<Box<str>, u64>,
@@ -51,6 +53,7 @@ impl ColumnStats {
             name: name.to_string(),
             dtype: dtype.clone(),
             nulls: 0,
+            non_finite: 0,
             numbers: None,
             texts: PlHashMap::default(),
             distinct_numbers: PlHashSet::default(),
@@ -65,21 +68,26 @@ impl ColumnStats {
         if dtype.is_primitive_numeric() {
             let floats = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
             let values = floats.f64().map_err(|e| e.to_string())?;
-            let n = (values.len() - values.null_count()) as u64;
-            if n > 0 {
-                let block = Moments {
-                    n,
-                    min: values.min().unwrap_or(f64::NAN),
-                    max: values.max().unwrap_or(f64::NAN),
-                    mean: values.mean().unwrap_or(f64::NAN),
-                    m2: values.var(1).map(|v| v * (n - 1) as f64).unwrap_or(0.0),
-                };
-                self.numbers = Some(self.numbers.map_or(block, |m| m.merge(block)));
-            }
+            // One pass: the block's moments over finite values (Welford), NaN and ±∞ counted
+            // apart so they cannot turn the mean into NaN; every value counts as distinct.
+            let mut block = Moments { n: 0, min: f64::INFINITY, max: f64::NEG_INFINITY, mean: 0.0, m2: 0.0 };
             for v in values.iter().flatten() {
+                if v.is_finite() {
+                    block.n += 1;
+                    let delta = v - block.mean;
+                    block.mean += delta / block.n as f64;
+                    block.m2 += delta * (v - block.mean);
+                    block.min = block.min.min(v);
+                    block.max = block.max.max(v);
+                } else {
+                    self.non_finite += 1;
+                }
                 // One NaN and one zero, whatever their bits.
                 let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
                 self.distinct_numbers.insert(v.to_bits());
+            }
+            if block.n > 0 {
+                self.numbers = Some(self.numbers.map_or(block, |m| m.merge(block)));
             }
         } else if let Ok(texts) = series.str() {
             for v in texts.iter().flatten() {
@@ -105,6 +113,7 @@ impl ColumnStats {
             max: m.max,
             mean: m.mean,
             std: (m.n > 1).then(|| (m.m2 / (m.n - 1) as f64).sqrt()).filter(|s| s.is_finite()),
+            non_finite: self.non_finite,
         });
         let distinct = if self.dtype.is_primitive_numeric() {
             self.distinct_numbers.len() as u64
@@ -195,11 +204,30 @@ mod tests {
         let (rows_b, b) = split.finish();
         assert_eq!((rows_a, rows_b), (6, 6));
         let (x, y) = (a[0].numbers.clone().unwrap(), b[0].numbers.clone().unwrap());
-        assert_eq!((x.min, x.max, x.mean), (1.0, 10.0, 4.2));
+        assert_eq!((x.min, x.max), (1.0, 10.0));
+        assert!((x.mean - 4.2).abs() < 1e-12, "{}", x.mean);
         assert!((x.std.unwrap() - y.std.unwrap()).abs() < 1e-12 && (x.mean - y.mean).abs() < 1e-12);
         assert!((x.std.unwrap() - 3.49285).abs() < 1e-4, "{:?}", x.std);
         assert_eq!((a[0].nulls, a[0].distinct, b[0].distinct), (1, 4, 4));
         assert_eq!(b[1].top, vec![("a".to_string(), 3), ("b".to_string(), 2), ("c".to_string(), 1)]);
         assert_eq!(b[1].distinct, 3);
+    }
+
+    #[test]
+    fn nan_and_infinity_are_counted_apart_from_the_moments() {
+        let frame = DataFrame::new(
+            4,
+            vec![Column::new("x".into(), [Some(1.0), Some(f64::NAN), Some(f64::INFINITY), Some(3.0)])],
+        )
+        .unwrap();
+        let mut stats = TableStats::new(&frame);
+        stats.update(&frame).unwrap();
+        let (_, columns) = stats.finish();
+        let n = columns[0].numbers.clone().unwrap();
+        assert_eq!((n.min, n.max, n.mean, n.non_finite), (1.0, 3.0, 2.0, 2));
+        assert_eq!(columns[0].distinct, 4);
+        // The profile survives a JSON round trip (NaN would have become null).
+        let json = serde_json::to_string(&columns[0]).unwrap();
+        assert_eq!(serde_json::from_str::<ColumnProfile>(&json).unwrap(), columns[0]);
     }
 }

@@ -159,17 +159,30 @@ pub fn profile_frame(frame: &DataFrame, sheet: Option<String>, warnings: Vec<Str
 /// Bytes of CSV parsed at a time (plus the rest of a record cut by the block's end).
 const BLOCK_BYTES: usize = 64 << 20;
 
+/// How far a block may grow past its size to reach the end of a record: a record this long is
+/// almost certainly an unbalanced quote (or line endings that are not `\n`).
+const MAX_RECORD_BYTES: usize = 256 << 20;
+
 /// Profiles a CSV or TSV block by block: each block ends at a record boundary (outside quotes),
 /// is parsed by polars with the first block's column types, and is folded into the statistics.
 pub fn profile_csv(path: &Path, separator: u8) -> Result<TableProfile, String> {
+    profile_csv_in_blocks(path, separator, BLOCK_BYTES, MAX_RECORD_BYTES)
+}
+
+fn profile_csv_in_blocks(
+    path: &Path,
+    separator: u8,
+    block_bytes: usize,
+    max_record: usize,
+) -> Result<TableProfile, String> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     if file.metadata().map_err(|e| e.to_string())?.len() == 0 {
         return profile_frame(&DataFrame::empty(), None, vec!["the file is empty".into()]);
     }
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (1 << 20));
+    let mut buf: Vec<u8> = Vec::with_capacity(block_bytes + (1 << 20));
     let mut offset = 0u64;
-    let mut target = BLOCK_BYTES;
+    let mut target = block_bytes;
     let mut schema: Option<SchemaRef> = None;
     let mut stats: Option<TableStats> = None;
     let mut first_rows = Vec::new();
@@ -187,10 +200,25 @@ pub fn profile_csv(path: &Path, separator: u8) -> Result<TableProfile, String> {
                 break;
             }
         }
-        let end = if eof { Some(buf.len()) } else { last_record_end(&buf) };
+        // The first block must hold the header and at least one record, or the column types
+        // would be guessed from the header alone.
+        let needed = if schema.is_none() { 2 } else { 1 };
+        let (count, last) = record_ends(&buf);
+        let end = match last {
+            _ if eof => Some(buf.len()),
+            last if count >= needed => last,
+            _ => None,
+        };
         let Some(end) = end else {
-            // One record longer than the block: read further before parsing.
-            target += BLOCK_BYTES;
+            if buf.len() >= block_bytes + max_record {
+                return Err(format!(
+                    "no record ends within {} after byte {}: is a quote (\") left open, or are lines ended by CR alone?",
+                    crate::units::format_bytes(buf.len() as u64),
+                    offset + last.unwrap_or(0) as u64
+                ));
+            }
+            // A record longer than the block: read further before parsing.
+            target = buf.len() + block_bytes;
             continue;
         };
         let block = &buf[..end];
@@ -217,7 +245,7 @@ pub fn profile_csv(path: &Path, separator: u8) -> Result<TableProfile, String> {
         }
         buf.drain(..end);
         offset += end as u64;
-        target = BLOCK_BYTES;
+        target = block_bytes;
     }
     let Some(stats) = stats else {
         return profile_frame(&DataFrame::empty(), None, vec!["the file has no records".into()]);
@@ -226,19 +254,23 @@ pub fn profile_csv(path: &Path, separator: u8) -> Result<TableProfile, String> {
     Ok(TableProfile { sheet: None, rows, columns, preview: first_rows, warnings })
 }
 
-/// The end of the last complete record in `bytes`: just after a newline outside quotes.
-fn last_record_end(bytes: &[u8]) -> Option<usize> {
+/// How many records end in `bytes`, and where the last one ends (just after a newline outside
+/// quotes). `bytes` starts at a record boundary.
+fn record_ends(bytes: &[u8]) -> (usize, Option<usize>) {
     let mut in_quotes = false;
-    let mut last = None;
+    let (mut count, mut last) = (0, None);
     for (i, &b) in bytes.iter().enumerate() {
         match b {
             // A doubled quote inside quotes toggles twice: still inside.
             b'"' => in_quotes = !in_quotes,
-            b'\n' if !in_quotes => last = Some(i + 1),
+            b'\n' if !in_quotes => {
+                count += 1;
+                last = Some(i + 1);
+            }
             _ => {}
         }
     }
-    last
+    (count, last)
 }
 
 /// One block as a frame: the first with its header and inferred types, later ones with the
@@ -320,6 +352,41 @@ mod tests {
     fn names_become_unique_and_non_empty() {
         let raw = ["a", "", "a", " b ", "a"].map(String::from);
         assert_eq!(unique_names(raw.into_iter()), ["a", "column_2", "a_2", "b", "a_3"]);
+    }
+
+    fn csv_file(text: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn tiny_blocks_give_the_same_profile_as_one_block() {
+        // Quoted newlines and doubled quotes across block ends, CRLF, a header longer than a block.
+        let text = b"objective_name,score,note\r\nGrow,1,\"two\nlines\"\r\nShip,2,\"say \"\"hi\"\"\"\r\nGrow,3,\r\n\"Hire\nfast\",4,x\r\n";
+        let (_dir, path) = csv_file(text);
+        let whole = profile_csv_in_blocks(&path, b',', 1 << 20, 1 << 20).unwrap();
+        assert_eq!(whole.rows, 4);
+        assert_eq!(whole.columns[1].dtype, "i64");
+        for block in [1, 7, 16, 40] {
+            let split = profile_csv_in_blocks(&path, b',', block, 1 << 20).unwrap();
+            assert_eq!(split, whole, "block of {block} bytes");
+        }
+        assert_eq!(whole.preview[1][2].as_deref(), Some("say \"hi\""));
+        assert_eq!(whole.preview[3][0].as_deref(), Some("Hire\nfast"));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_reported_not_read_forever() {
+        let mut text = b"a,b\n1,\"open\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 64));
+        let (_dir, path) = csv_file(&text);
+        let err = profile_csv_in_blocks(&path, b',', 8, 32).unwrap_err();
+        assert!(
+            err.contains("no record ends within") && err.contains("after byte 4") && err.contains("quote"),
+            "{err}"
+        );
     }
 
     #[test]
