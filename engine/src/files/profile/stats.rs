@@ -2,6 +2,8 @@
 //! frequent texts, and min/max/mean/std of numbers (Chan's parallel update, so a table read in
 //! blocks gets the same figures as one read whole). Columns are updated on all cores at once.
 
+use std::hash::BuildHasher;
+
 use polars::prelude::*;
 
 use crate::files::{ColumnProfile, NumberStats};
@@ -18,7 +20,7 @@ pub struct ColumnStats {
     non_finite: u64,
     numbers: Option<Moments>,
     /// Text (and boolean, and any other non-numeric) values with their counts.
-    texts: PlHashMap<Box<str>, u64>,
+    texts: TextCounts,
     /// Distinct numbers by their bits (integers as f64 are exact below 2^53).
     distinct_numbers: PlHashSet<u64>,
 }
@@ -55,7 +57,7 @@ impl ColumnStats {
             nulls: 0,
             non_finite: 0,
             numbers: None,
-            texts: PlHashMap::default(),
+            texts: TextCounts::default(),
             distinct_numbers: PlHashSet::default(),
         }
     }
@@ -91,17 +93,17 @@ impl ColumnStats {
             }
         } else if let Ok(texts) = series.str() {
             for v in texts.iter().flatten() {
-                count(&mut self.texts, v);
+                self.texts.add(v);
             }
         } else if let Ok(flags) = series.bool() {
             for v in flags.iter().flatten() {
-                count(&mut self.texts, if v { "true" } else { "false" });
+                self.texts.add(if v { "true" } else { "false" });
             }
         } else {
             // Dates, lists, structs…: counted by their text form.
             let texts = series.cast(&DataType::String).map_err(|e| e.to_string())?;
             for v in texts.str().map_err(|e| e.to_string())?.iter().flatten() {
-                count(&mut self.texts, v);
+                self.texts.add(v);
             }
         }
         Ok(())
@@ -120,25 +122,66 @@ impl ColumnStats {
         } else {
             self.texts.len() as u64
         };
-        let mut top: Vec<(&str, u64)> = self.texts.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
-        let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-        if top.len() > TOP_VALUES {
-            top.select_nth_unstable_by(TOP_VALUES - 1, order);
-            top.truncate(TOP_VALUES);
-        }
-        top.sort_unstable_by(order);
-        let top = top.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let top = self.texts.top(TOP_VALUES);
         ColumnProfile { name: self.name, dtype: self.dtype.to_string(), nulls: self.nulls, distinct, numbers, top }
     }
 }
 
-/// One more of `value` (looked up by `&str`; a key is allocated only the first time).
-fn count(map: &mut PlHashMap<Box<str>, u64>, value: &str) {
-    match map.get_mut(value) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(value.into(), 1);
+/// Distinct texts with their counts. The bytes of every distinct value live in one growing
+/// arena and the table holds (hash, offset, length, count), so a new value costs no allocation
+/// of its own and the end frees one buffer, not millions (a column of unique keys made malloc
+/// and free a fifth of the profile's time).
+#[derive(Default)]
+struct TextCounts {
+    table: hashbrown::HashTable<TextEntry>,
+    arena: Vec<u8>,
+    hasher: PlRandomState,
+}
+
+struct TextEntry {
+    hash: u64,
+    offset: usize,
+    len: u32,
+    count: u64,
+}
+
+impl TextCounts {
+    fn add(&mut self, value: &str) {
+        let bytes = value.as_bytes();
+        let hash = self.hasher.hash_one(bytes);
+        let arena = &self.arena;
+        let found =
+            self.table.find_mut(hash, |e| e.hash == hash && &arena[e.offset..e.offset + e.len as usize] == bytes);
+        match found {
+            Some(entry) => entry.count += 1,
+            None => {
+                let offset = self.arena.len();
+                self.arena.extend_from_slice(bytes);
+                let entry = TextEntry { hash, offset, len: bytes.len() as u32, count: 1 };
+                self.table.insert_unique(hash, entry, |e| e.hash);
+            }
         }
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn text(&self, e: &TextEntry) -> &str {
+        // Only whole `&str`s were copied in, so the slice is valid UTF-8.
+        std::str::from_utf8(&self.arena[e.offset..e.offset + e.len as usize]).unwrap_or("")
+    }
+
+    /// The `n` most frequent values, most frequent first (ties by value).
+    fn top(&self, n: usize) -> Vec<(String, u64)> {
+        let mut all: Vec<(&str, u64)> = self.table.iter().map(|e| (self.text(e), e.count)).collect();
+        let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if all.len() > n {
+            all.select_nth_unstable_by(n - 1, order);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(order);
+        all.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 }
 
