@@ -14,7 +14,7 @@ use crate::files::{FileKind, TableProfile};
 
 /// Rows in a profile's preview.
 pub const PREVIEW_ROWS: usize = 20;
-/// Rows polars looks at to infer the column types of CSV and JSON.
+/// Rows polars looks at to infer the column types of JSON and of CSV read whole.
 const INFER_ROWS: usize = 10_000;
 
 /// A frame read from a file, with what the reader had to work around.
@@ -272,8 +272,9 @@ fn record_ends(bytes: &[u8]) -> (usize, Option<usize>) {
     (count, last)
 }
 
-/// One block as a frame: the first with its header and inferred types, later ones with the
-/// first's schema. Invalid UTF-8 is replaced (with a warning naming the first bad byte).
+/// One block as a frame: the first with its header and the types inferred from all its rows
+/// (a 64 MiB block: hundreds of thousands of rows, so a column that turns out to be text or
+/// decimal late is seen), later ones with the first's schema. Invalid UTF-8 is replaced (with a warning naming the first bad byte).
 fn parse_block(
     bytes: &[u8],
     separator: u8,
@@ -284,7 +285,7 @@ fn parse_block(
     let read = |encoding| {
         let mut options = CsvReadOptions::default()
             .with_has_header(schema.is_none())
-            .with_infer_schema_length(Some(INFER_ROWS))
+            .with_infer_schema_length(None)
             .map_parse_options(|o| o.with_separator(separator).with_encoding(encoding));
         if let Some(schema) = schema {
             options = options.with_schema(Some(schema.clone()));
@@ -374,6 +375,21 @@ mod tests {
         }
         assert_eq!(whole.preview[1][2].as_deref(), Some("say \"hi\""));
         assert_eq!(whole.preview[3][0].as_deref(), Some("Hire\nfast"));
+    }
+
+    #[test]
+    fn types_come_from_the_whole_first_block() {
+        // 20,000 whole numbers, then a decimal and a word: beyond polars' usual 10,000-row guess.
+        let mut text = String::from("n,label\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("{i},{i}\n"));
+        }
+        text.push_str("1.5,n/a\n");
+        let (_dir, path) = csv_file(text.as_bytes());
+        let profile = profile_csv(&path, b',').unwrap();
+        assert_eq!(profile.rows, 20_001);
+        assert_eq!((profile.columns[0].dtype.as_str(), profile.columns[1].dtype.as_str()), ("f64", "str"));
+        assert_eq!(profile.columns[0].numbers.as_ref().unwrap().max, 19_999.0);
     }
 
     #[test]
