@@ -729,3 +729,51 @@ async fn viewers_read_and_download_editors_change() {
     assert!(actions.contains(&"file.upload") && actions.contains(&"file.delete"), "{actions:?}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_cut_off_midway_leaves_nothing() {
+    let app = spawn_app().await;
+    let addr = app.addr;
+    let auth = admin_auth();
+    // Announce 10 MB, send 1 MB, then hang up, as a cancelled browser upload does.
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let boundary = "cut-off";
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n"
+        );
+        let length = head.len() + 10_000_000;
+        write!(
+            stream,
+            "POST {API} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}"
+        )
+        .unwrap();
+        stream.write_all(&vec![b'x'; 1_000_000]).unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(stream);
+    })
+    .await
+    .unwrap();
+    // The server notices the broken body and removes the partial file.
+    let mut left = stored_names(&app);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = stored_names(&app);
+    }
+    assert!(left.is_empty(), "nothing on disk: {left:?}");
+    assert_eq!(call(&app, "GET", API, &admin_auth(), &[], None).await.json()["totals"]["files"], 0);
+    let audit = okrflow_engine::accounts::audit::query(
+        app.engine.db(),
+        &okrflow_engine::accounts::AuditQuery { actor: Some("admin".into()), ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let failed = audit.iter().find(|e| e.action == "file.upload").expect("the failed upload is audited");
+    assert!(failed.detail.contains("big.csv") && failed.detail.contains("broke off"), "{}", failed.detail);
+    app.stop().await.unwrap();
+}
