@@ -69,27 +69,18 @@ impl ColumnStats {
         let dtype = series.dtype();
         if dtype.is_primitive_numeric() {
             let floats = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
-            let values = floats.f64().map_err(|e| e.to_string())?;
-            // One pass: the block's moments over finite values (Welford), NaN and ±∞ counted
-            // apart so they cannot turn the mean into NaN; every value counts as distinct.
-            let mut block = Moments { n: 0, min: f64::INFINITY, max: f64::NEG_INFINITY, mean: 0.0, m2: 0.0 };
-            for v in values.iter().flatten() {
-                if v.is_finite() {
-                    block.n += 1;
-                    let delta = v - block.mean;
-                    block.mean += delta / block.n as f64;
-                    block.m2 += delta * (v - block.mean);
-                    block.min = block.min.min(v);
-                    block.max = block.max.max(v);
-                } else {
-                    self.non_finite += 1;
+            self.add_numbers(floats.f64().map_err(|e| e.to_string())?);
+        } else if self.dtype.is_primitive_numeric() && dtype == &DataType::String {
+            // A block read as text because some values stopped fitting this column's number
+            // type: what still parses is a number, the rest is counted as text.
+            let texts = series.str().map_err(|e| e.to_string())?;
+            let floats = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+            let numbers = floats.f64().map_err(|e| e.to_string())?;
+            self.add_numbers(numbers);
+            for (text, number) in texts.iter().zip(numbers.iter()) {
+                if let (Some(text), None) = (text, number) {
+                    self.texts.add(text);
                 }
-                // One NaN and one zero, whatever their bits.
-                let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
-                self.distinct_numbers.insert(v.to_bits());
-            }
-            if block.n > 0 {
-                self.numbers = Some(self.numbers.map_or(block, |m| m.merge(block)));
             }
         } else if let Ok(texts) = series.str() {
             for v in texts.iter().flatten() {
@@ -109,6 +100,30 @@ impl ColumnStats {
         Ok(())
     }
 
+    /// One pass: the block's moments over finite values (Welford), NaN and ±∞ counted apart so
+    /// they cannot turn the mean into NaN; every value counts as distinct.
+    fn add_numbers(&mut self, values: &Float64Chunked) {
+        let mut block = Moments { n: 0, min: f64::INFINITY, max: f64::NEG_INFINITY, mean: 0.0, m2: 0.0 };
+        for v in values.iter().flatten() {
+            if v.is_finite() {
+                block.n += 1;
+                let delta = v - block.mean;
+                block.mean += delta / block.n as f64;
+                block.m2 += delta * (v - block.mean);
+                block.min = block.min.min(v);
+                block.max = block.max.max(v);
+            } else {
+                self.non_finite += 1;
+            }
+            // One NaN and one zero, whatever their bits.
+            let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
+            self.distinct_numbers.insert(v.to_bits());
+        }
+        if block.n > 0 {
+            self.numbers = Some(self.numbers.map_or(block, |m| m.merge(block)));
+        }
+    }
+
     pub fn finish(self) -> ColumnProfile {
         let numbers = self.numbers.map(|m| NumberStats {
             min: m.min,
@@ -117,13 +132,15 @@ impl ColumnStats {
             std: (m.n > 1).then(|| (m.m2 / (m.n - 1) as f64).sqrt()).filter(|s| s.is_finite()),
             non_finite: self.non_finite,
         });
-        let distinct = if self.dtype.is_primitive_numeric() {
-            self.distinct_numbers.len() as u64
-        } else {
-            self.texts.len() as u64
+        let numeric = self.dtype.is_primitive_numeric();
+        let distinct = (self.texts.len() + if numeric { self.distinct_numbers.len() } else { 0 }) as u64;
+        // A number column with some text in it says so (its top values are those texts).
+        let dtype = match (numeric, self.texts.len()) {
+            (true, n) if n > 0 => format!("{} and text", self.dtype),
+            _ => self.dtype.to_string(),
         };
         let top = self.texts.top(TOP_VALUES);
-        ColumnProfile { name: self.name, dtype: self.dtype.to_string(), nulls: self.nulls, distinct, numbers, top }
+        ColumnProfile { name: self.name, dtype, nulls: self.nulls, distinct, numbers, top }
     }
 }
 

@@ -226,13 +226,25 @@ fn profile_csv_in_blocks(
         let block = &buf[..end];
         if block.iter().any(|b| !b.is_ascii_whitespace()) {
             let rows_before = stats.as_ref().map_or(0, |s| s.rows);
-            let frame = parse_block(block, separator, schema.as_ref(), offset, &mut warnings).map_err(|e| {
-                if schema.is_none() {
-                    csv_error(&e)
-                } else {
-                    format!("could not read the CSV after record {rows_before}: {e}")
+            let frame = match (parse_block(block, separator, schema.as_ref(), offset, &mut warnings), &schema) {
+                (Ok(frame), _) => frame,
+                (Err(e), None) => return Err(csv_error(&e)),
+                // Values that no longer fit the types of the first rows: read this block as
+                // text; the statistics keep what still parses as a number and count the rest
+                // as text, and the column's type says "and text".
+                (Err(e), Some(types)) => {
+                    let text: SchemaRef =
+                        Arc::new(types.iter_names().map(|n| Field::new(n.clone(), DataType::String)).collect());
+                    let frame = parse_block(block, separator, Some(&text), offset, &mut warnings)
+                        .map_err(|_| format!("could not read the CSV after record {rows_before}: {e}"))?;
+                    if !warnings.iter().any(|w| w.contains("do not fit")) {
+                        warnings.push(format!(
+                            "after record {rows_before}, some values do not fit the column types of the first rows ({e}); they are counted as text"
+                        ));
+                    }
+                    frame
                 }
-            })?;
+            };
             let stats = stats.get_or_insert_with(|| {
                 schema = Some(frame.schema().clone());
                 TableStats::new(&frame)
@@ -393,6 +405,28 @@ mod tests {
         assert_eq!(profile.rows, 20_001);
         assert_eq!((profile.columns[0].dtype.as_str(), profile.columns[1].dtype.as_str()), ("f64", "str"));
         assert_eq!(profile.columns[0].numbers.as_ref().unwrap().max, 19_999.0);
+    }
+
+    #[test]
+    fn text_in_a_number_column_later_on_is_counted_as_text() {
+        // Tiny blocks: the types come from the first record; later blocks bring a decimal
+        // (still a number) and words (text) into the integer column.
+        let text = b"n,label\n1,a\n2,b\n2.5,c\nn/a,d\n4,e\nn/a,f\n";
+        let (_dir, path) = csv_file(text);
+        let profile = profile_csv_in_blocks(&path, b',', 4, 1 << 20).unwrap();
+        assert_eq!(profile.rows, 6);
+        let n = &profile.columns[0];
+        assert_eq!(n.dtype, "i64 and text");
+        let numbers = n.numbers.as_ref().unwrap();
+        assert_eq!((numbers.min, numbers.max), (1.0, 4.0));
+        assert!((numbers.mean - 2.375).abs() < 1e-12);
+        assert_eq!(n.top, vec![("n/a".to_string(), 2)]);
+        assert_eq!(n.distinct, 5);
+        assert!(
+            profile.warnings[0].contains("after record 2") && profile.warnings[0].contains("counted as text"),
+            "{:?}",
+            profile.warnings
+        );
     }
 
     #[test]
