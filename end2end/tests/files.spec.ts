@@ -56,6 +56,10 @@ test("drop two files, watch them upload, profile, download one and delete the ot
   await expect(row(page, "e2e-okrs.csv").getByTestId("file-status")).toHaveText("ready", { timeout: 20_000 });
   await expect(row(page, "e2e-notes.txt").getByTestId("file-status")).toHaveText("ready");
   await expect(row(page, "e2e-okrs.csv")).toContainText("40000 × 4");
+  // One page of files: the pager is there and has nowhere to go.
+  await expect(page.getByRole("navigation", { name: "Pages" })).toContainText("Page 1 of 1");
+  await expect(page.getByRole("button", { name: "Next", exact: true })).toBeDisabled();
+  await expect(page.getByRole("button", { name: "Previous", exact: true })).toBeDisabled();
 
   // The profile: the true row count, column statistics and the preview.
   await row(page, "e2e-okrs.csv").getByRole("button", { name: "e2e-okrs.csv" }).click();

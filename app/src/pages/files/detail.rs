@@ -93,7 +93,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                 <dt>"Size"</dt>
                 <dd>{format!("{} ({} bytes)", format_bytes(file.size_bytes), file.size_bytes)}</dd>
                 <dt>"Uploaded"</dt>
-                <dd>{format!("{} UTC by {}", format_timestamp(file.uploaded_at_ms), file.uploaded_by)}</dd>
+                <dd>{format!("{} by {}", format_timestamp(file.uploaded_at_ms), file.uploaded_by)}</dd>
                 <dt>"SHA-256"</dt>
                 <dd class="mono small break">{file.sha256.clone()}</dd>
                 <dt>"Rows × columns"</dt>
@@ -101,7 +101,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                 <dt>"Downloads"</dt>
                 <dd>
                     {match (&file.last_download_ms, &file.last_download_by) {
-                        (Some(at), Some(by)) => format!("{}, last {} UTC by {by}", file.downloads, format_timestamp(*at)),
+                        (Some(at), Some(by)) => format!("{}, last {} by {by}", file.downloads, format_timestamp(*at)),
                         _ => file.downloads.to_string(),
                     }}
                 </dd>
@@ -130,7 +130,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                 </p>
             })}
             <div class="actions">
-                <a class="button" href=content_url(&file.id) download=file.name.clone() rel="external" data-testid="download">
+                <a class="button small" href=content_url(&file.id) download=file.name.clone() rel="external" data-testid="download">
                     "Download"
                 </a>
                 <button type="button" class="button small" disabled=busy on:click=move |_| { reprocess.dispatch(id.get_value()); }>
@@ -200,7 +200,7 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                 <h3>"Downloads"</h3>
                 <ul class="plain">
                     {detail.downloads.iter().map(|d| view! {
-                        <li>{format!("{} UTC by {}", format_timestamp(d.at_ms), d.by)}</li>
+                        <li>{format!("{} by {}", format_timestamp(d.at_ms), d.by)}</li>
                     }).collect_view()}
                 </ul>
             })}

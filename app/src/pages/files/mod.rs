@@ -305,7 +305,7 @@ pub fn FilesPage() -> impl IntoView {
                                                     {header("Name", FileSort::Name)}
                                                     {header("Type", FileSort::Kind)}
                                                     {header("Size", FileSort::Size)}
-                                                    {header("Uploaded (UTC)", FileSort::Uploaded)}
+                                                    {header("Uploaded", FileSort::Uploaded)}
                                                     {header("Rows × columns", FileSort::Rows)}
                                                     <th scope="col">"Status"</th>
                                                     {header("Downloads", FileSort::Downloads)}
@@ -323,7 +323,7 @@ pub fn FilesPage() -> impl IntoView {
                                         <button
                                             type="button"
                                             class="button small secondary"
-                                            disabled=move || page.get() <= 1
+                                            disabled=move || { page.get() <= 1 }
                                             on:click=move |_| page.update(|n| *n = n.saturating_sub(1).max(1))
                                         >
                                             "Previous"
@@ -332,7 +332,7 @@ pub fn FilesPage() -> impl IntoView {
                                         <button
                                             type="button"
                                             class="button small secondary"
-                                            disabled=move || page.get() >= pages
+                                            disabled=move || { page.get() >= pages }
                                             on:click=move |_| page.update(|n| *n += 1)
                                         >
                                             "Next"
