@@ -58,6 +58,38 @@ impl FileError {
     }
 }
 
+/// How old a stored file without a record must be before the start-up sweep removes it: younger
+/// ones may belong to an upload another okrflow process (a rolling restart) is finishing.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes what a crash left in `dir`: partial uploads (`<id>.part`) and bytes whose row was
+/// never written or already deleted, when older than [`ORPHAN_AGE`]. Only names the store
+/// itself makes are touched, and nothing at all when the database knows no files while the
+/// directory has some (a data directory opened with another database).
+fn sweep(dir: &Path, known: &std::collections::HashSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let entries: Vec<_> = entries.flatten().collect();
+    let is_id = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if known.is_empty() && entries.iter().any(|e| is_id(&e.file_name().to_string_lossy())) {
+        tracing::warn!(dir = %dir.display(), "the database records no files but the store holds some; left as they are");
+        return;
+    }
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stem = name.strip_suffix(".part").unwrap_or(&name);
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= ORPHAN_AGE);
+        if is_id(stem) && (name.ends_with(".part") || !known.contains(&name)) && old {
+            tracing::warn!(file = %name, "removing a stored file without a record");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A stored file ready to be sent.
 pub struct Download {
     pub path: PathBuf,
@@ -82,18 +114,7 @@ impl Files {
     pub async fn open(db: Database, data_dir: &Path, max_upload_bytes: u64) -> Result<Files, FileError> {
         let dir = data_dir.join("files");
         std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
-        // A crash can leave a partial upload, or bytes whose row was never written (between
-        // the rename and the insert) or already deleted: neither is reachable, both go.
-        let known = records::ids(&db).await?;
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".part") || !known.contains(&name) {
-                    tracing::warn!(file = %name, "removing a stored file without a record");
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
+        sweep(&dir, &records::ids(&db).await?);
         let profiler = Profiler::spawn(db.clone(), dir.clone());
         for id in records::pending(&db).await? {
             profiler.enqueue(&id);
@@ -295,6 +316,21 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_store_opened_with_an_empty_database_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let files_dir = dir.path().join("files");
+        std::fs::create_dir_all(&files_dir).unwrap();
+        let stored = files_dir.join("89abcdef89abcdef89abcdef89abcdef");
+        std::fs::write(&stored, b"bytes of another database").unwrap();
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options().write(true).open(&stored).unwrap().set_modified(when).unwrap();
+        let db = Database::connect(&format!("sqlite://{}", dir.path().join("new.db").display())).await.unwrap();
+        db.migrate().await.unwrap();
+        Files::open(db, dir.path(), 1_000).await.unwrap();
+        assert!(stored.exists(), "never delete what another database may own");
+    }
+
+    #[tokio::test]
     async fn opening_removes_what_a_crash_left_and_keeps_recorded_files() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
@@ -302,14 +338,27 @@ mod tests {
         let files = Files::open(db.clone(), dir.path(), 1_000).await.unwrap();
         let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
         let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
-        // What a crash could leave: a partial upload and bytes whose row was never written.
-        std::fs::write(files.dir().join("0123abcd.part"), b"half").unwrap();
-        std::fs::write(files.dir().join("89abcdef89abcdef89abcdef89abcdef"), b"orphan").unwrap();
+        // What a crash could leave, an hour ago: a partial upload and bytes without a row.
+        let aged = |name: &str, age_secs: u64| {
+            let path = files.dir().join(name);
+            std::fs::write(&path, b"left over").unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
+        };
+        aged("0123abcd0123abcd0123abcd0123abcd.part", 7200);
+        aged("89abcdef89abcdef89abcdef89abcdef", 7200);
+        // Kept: a fresh one (another process may be finishing it) and names the store never makes.
+        aged("fedcba98fedcba98fedcba98fedcba98", 10);
+        aged("notes-of-the-admin.txt", 7200);
         let reopened = Files::open(db, dir.path(), 1_000).await.unwrap();
-        let names: Vec<String> = std::fs::read_dir(reopened.dir())
+        let mut names: Vec<String> = std::fs::read_dir(reopened.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, [kept.id]);
+        names.sort();
+        let mut expected =
+            vec![kept.id.clone(), "fedcba98fedcba98fedcba98fedcba98".into(), "notes-of-the-admin.txt".into()];
+        expected.sort();
+        assert_eq!(names, expected);
     }
 }

@@ -140,8 +140,15 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                     {(!sheets.is_empty()).then(|| view! {
                         <label class="field inline">
                             <span>"Sheet"</span>
-                            <select prop:value=move || sheet.get() on:change=move |ev| ctx.sheet.set(event_target_value(&ev))>
-                                {sheets.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view()}
+                            <select on:change=move |ev| ctx.sheet.set(event_target_value(&ev))>
+                                {sheets
+                                    .iter()
+                                    .map(|s| {
+                                        let name = s.clone();
+                                        // Per option: a select's value set before its options exist is lost.
+                                        view! { <option value=s.clone() selected=move || sheet.get() == name>{s.clone()}</option> }
+                                    })
+                                    .collect_view()}
                             </select>
                         </label>
                     })}

@@ -160,12 +160,16 @@ pub fn FilesPage() -> impl IntoView {
         confirming: RwSignal::new(false),
         sheet: RwSignal::new(String::new()),
     };
-    // Another file chosen: its own confirmation and sheet, not the last one's.
+    // Another file chosen: its own confirmation, sheet and notices, not the last one's (closing
+    // the view keeps the notice: it says what was deleted).
     Effect::new(move |previous: Option<Option<String>>| {
         let now = ctx.selected.get();
         if previous.is_some_and(|p| p != now) {
             ctx.confirming.set(false);
             ctx.sheet.set(String::new());
+            if now.is_some() {
+                ctx.notice.set(None);
+            }
         }
         now
     });

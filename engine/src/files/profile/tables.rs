@@ -226,16 +226,21 @@ fn profile_csv_in_blocks(
         let block = &buf[..end];
         if block.iter().any(|b| !b.is_ascii_whitespace()) {
             let rows_before = stats.as_ref().map_or(0, |s| s.rows);
-            let frame = match (parse_block(block, separator, schema.as_ref(), offset, &mut warnings), &schema) {
+            let parsed = parse_block(block, separator, schema.as_ref(), Some(CSV_INFER_ROWS), offset, &mut warnings);
+            let frame = match (parsed, &schema) {
                 (Ok(frame), _) => frame,
-                (Err(e), None) => return Err(csv_error(&e)),
+                // A value past the first rows that does not fit their types: infer from the
+                // whole first block instead (slower, so only when needed).
+                (Err(e), None) => {
+                    parse_block(block, separator, None, None, offset, &mut warnings).map_err(|_| csv_error(&e))?
+                }
                 // Values that no longer fit the types of the first rows: read this block as
                 // text; the statistics keep what still parses as a number and count the rest
                 // as text, and the column's type says "and text".
                 (Err(e), Some(types)) => {
                     let text: SchemaRef =
                         Arc::new(types.iter_names().map(|n| Field::new(n.clone(), DataType::String)).collect());
-                    let frame = parse_block(block, separator, Some(&text), offset, &mut warnings)
+                    let frame = parse_block(block, separator, Some(&text), None, offset, &mut warnings)
                         .map_err(|_| format!("could not read the CSV after record {rows_before}: {e}"))?;
                     if !warnings.iter().any(|w| w.contains("do not fit")) {
                         warnings.push(format!(
@@ -286,21 +291,22 @@ fn record_ends(bytes: &[u8]) -> (usize, Option<usize>) {
     (count, last)
 }
 
-/// One block as a frame: the first with its header and the types inferred from its first
-/// [`CSV_INFER_ROWS`] rows (ten times polars' usual guess, so a column that turns out to be
-/// text or decimal late is seen; all rows of the block cost 15 % more time on a 1 GB file),
-/// later ones with the first's schema. Invalid UTF-8 is replaced (with a warning naming the first bad byte).
+/// One block as a frame: the first with its header and the types inferred from `infer_rows`
+/// rows (all when `None`), later ones with the first's schema. The profile asks for
+/// [`CSV_INFER_ROWS`] first (ten times polars' usual guess; inferring from a whole 64 MiB
+/// block cost 15 % more time on a 1 GB file) and for all rows only when that fails. Invalid UTF-8 is replaced (with a warning naming the first bad byte).
 fn parse_block(
     bytes: &[u8],
     separator: u8,
     schema: Option<&SchemaRef>,
+    infer_rows: Option<usize>,
     offset: u64,
     warnings: &mut Vec<String>,
 ) -> PolarsResult<DataFrame> {
     let read = |encoding| {
         let mut options = CsvReadOptions::default()
             .with_has_header(schema.is_none())
-            .with_infer_schema_length(Some(CSV_INFER_ROWS))
+            .with_infer_schema_length(infer_rows)
             .map_parse_options(|o| o.with_separator(separator).with_encoding(encoding));
         if let Some(schema) = schema {
             options = options.with_schema(Some(schema.clone()));
@@ -405,6 +411,19 @@ mod tests {
         assert_eq!(profile.rows, 20_001);
         assert_eq!((profile.columns[0].dtype.as_str(), profile.columns[1].dtype.as_str()), ("f64", "str"));
         assert_eq!(profile.columns[0].numbers.as_ref().unwrap().max, 19_999.0);
+    }
+
+    #[test]
+    fn a_late_misfit_in_the_first_block_widens_its_types() {
+        // Past the first 100,000 rows but inside the first block: inferred from the whole block.
+        let mut text = String::from("n\n");
+        for i in 0..100_500 {
+            text.push_str(&format!("{i}\n"));
+        }
+        text.push_str("n/a\n");
+        let (_dir, path) = csv_file(text.as_bytes());
+        let profile = profile_csv(&path, b',').unwrap();
+        assert_eq!((profile.rows, profile.columns[0].dtype.as_str()), (100_501, "str"));
     }
 
     #[test]
