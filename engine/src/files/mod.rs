@@ -126,6 +126,13 @@ pub struct FileView {
     pub conversion: Option<Conversion>,
 }
 
+impl FileView {
+    /// How the audit log names the file: "okrs.csv (3f2a…)".
+    pub fn audit_target(&self) -> String {
+        format!("{} ({})", self.name, self.id)
+    }
+}
+
 /// What profiling found. Tables: one per CSV/JSON/Parquet file, one per Excel sheet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Profile {

@@ -159,16 +159,7 @@ async fn upload(
         Ok(()) => {
             for file in &stored {
                 let detail = format!("{} bytes, sha256 {}", file.size_bytes, file.sha256);
-                record(
-                    &state.engine,
-                    &who,
-                    &ip,
-                    "file.upload",
-                    &format!("{} ({})", file.name, file.id),
-                    Outcome::Ok,
-                    &detail,
-                )
-                .await;
+                record(&state.engine, &who, &ip, "file.upload", &file.audit_target(), Outcome::Ok, &detail).await;
             }
             Ok((StatusCode::CREATED, Json(serde_json::json!({ "files": stored }))).into_response())
         }
@@ -186,7 +177,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let file = state.engine.files().delete(&id).await?;
-    record(&state.engine, &who, &ip, "file.delete", &format!("{} ({})", file.name, file.id), Outcome::Ok, "").await;
+    record(&state.engine, &who, &ip, "file.delete", &file.audit_target(), Outcome::Ok, "").await;
     Ok(Json(serde_json::json!({ "deleted": file })).into_response())
 }
 
@@ -197,7 +188,7 @@ async fn reprocess(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let file = state.engine.files().reprocess(&id).await?;
-    record(&state.engine, &who, &ip, "file.reprocess", &format!("{} ({})", file.name, file.id), Outcome::Ok, "").await;
+    record(&state.engine, &who, &ip, "file.reprocess", &file.audit_target(), Outcome::Ok, "").await;
     Ok((StatusCode::ACCEPTED, Json(file)).into_response())
 }
 

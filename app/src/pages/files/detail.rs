@@ -152,22 +152,19 @@ fn Detail(detail: FileDetail) -> impl IntoView {
                             </select>
                         </label>
                     })}
-                    <button
-                        type="button"
-                        class="button small"
-                        disabled=busy
-                        on:click=move |_| { convert.dispatch((id.get_value(), Conversion::Parquet, sheet.get_untracked())); }
-                    >
-                        "Convert to Parquet"
-                    </button>
-                    <button
-                        type="button"
-                        class="button small"
-                        disabled=busy
-                        on:click=move |_| { convert.dispatch((id.get_value(), Conversion::CleanCsv, sheet.get_untracked())); }
-                    >
-                        "Convert to clean CSV"
-                    </button>
+                    {[Conversion::Parquet, Conversion::CleanCsv]
+                        .into_iter()
+                        .map(|to| view! {
+                            <button
+                                type="button"
+                                class="button small"
+                                disabled=busy
+                                on:click=move |_| { convert.dispatch((id.get_value(), to, sheet.get_untracked())); }
+                            >
+                                {format!("Convert to {}", to.label())}
+                            </button>
+                        })
+                        .collect_view()}
                 })}
                 <Show
                     when=move || confirming.get()

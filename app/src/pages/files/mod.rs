@@ -53,15 +53,7 @@ pub async fn reprocess_file(id: String) -> Result<FileView, ServerFnError> {
     let who = crate::server::require(Role::Editor)?;
     let engine = crate::server::engine()?;
     let file = engine.files().reprocess(&id).await.map_err(crate::server::file_error)?;
-    crate::server::audit(
-        &engine,
-        &who.username,
-        "file.reprocess",
-        &format!("{} ({})", file.name, file.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
+    crate::server::audit(&engine, &who.username, "file.reprocess", &file.audit_target(), Outcome::Ok, "").await;
     Ok(file)
 }
 
@@ -93,15 +85,7 @@ pub async fn delete_file(id: String) -> Result<FileView, ServerFnError> {
     let who = crate::server::require(Role::Editor)?;
     let engine = crate::server::engine()?;
     let file = engine.files().delete(&id).await.map_err(crate::server::file_error)?;
-    crate::server::audit(
-        &engine,
-        &who.username,
-        "file.delete",
-        &format!("{} ({})", file.name, file.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
+    crate::server::audit(&engine, &who.username, "file.delete", &file.audit_target(), Outcome::Ok, "").await;
     Ok(file)
 }
 
