@@ -14,10 +14,11 @@ CARGO_LEPTOS_VERSION="0.3.10"
 CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 export CHROMIUM_PATH
 
-# cargo-leptos builds debug with `--cfg erase_components` and tells leptos its output name at
-# compile time; `cargo test` must see the same, or it rebuilds the whole dependency tree.
+# cargo-leptos tells leptos its output name at compile time; `cargo test` must see the same, or it
+# rebuilds the app. The erase_components cfg comes from .cargo/config.toml for every build, so
+# RUSTFLAGS must stay unset: set, it would replace those flags and rebuild everything.
 export_leptos_build_env() {
-  export RUSTFLAGS="--cfg erase_components"
+  unset RUSTFLAGS
   export LEPTOS_OUTPUT_NAME="okrflow"
 }
 
