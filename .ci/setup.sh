@@ -33,12 +33,14 @@ else
   rustup target add wasm32-unknown-unknown || fail "rustup could not add wasm32-unknown-unknown"
 fi
 
+# Tools are built in cargo's own temporary directory (env -u): in the project's target directory
+# they would wait for its lock while a project build runs, and leave their artifacts there.
 step "cargo-leptos $CARGO_LEPTOS_VERSION (built with no_downloads: every tool must be on PATH)"
 if cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
   echo "present"
 else
   echo "building it (about 20 minutes on 2 cores)"
-  cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" --features no_downloads \
+  env -u CARGO_TARGET_DIR cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" --features no_downloads \
     || fail "could not build cargo-leptos $CARGO_LEPTOS_VERSION"
 fi
 
@@ -49,7 +51,7 @@ if wasm-bindgen --version 2>/dev/null | grep -q " $wasm_bindgen_version\$"; then
   echo "present"
 else
   # Without --locked on purpose: one locked dependency is missing from the registry mirror.
-  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --force \
+  env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --force \
     || fail "could not build wasm-bindgen-cli $wasm_bindgen_version"
 fi
 

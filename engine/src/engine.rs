@@ -34,6 +34,8 @@ pub struct EngineOptions {
     pub admin_password: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// How uploaded files are profiled: in which program, under which limits.
+    pub profiler: crate::files::ProfilerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +115,7 @@ impl Engine {
         let log_store = Arc::new(LogStore::spawn(db.clone(), receiver));
         let checks = Checks::start(db.clone()).await?;
         let sampler = Sampler::spawn(Some(db.clone()));
-        let files = Files::open(db.clone(), &options.data_dir, options.max_upload_bytes).await?;
+        let files = Files::open(db.clone(), &options.data_dir, options.max_upload_bytes, options.profiler.clone()).await?;
         let started = Instant::now();
         let components = Registry::default();
         components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));
@@ -335,6 +337,7 @@ mod tests {
             database_url: None,
             admin_password: None,
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
+            profiler: Default::default(),
         };
         let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
         assert!(matches!(first_admin, FirstAdmin::Generated { .. }));

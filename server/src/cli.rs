@@ -38,6 +38,33 @@ pub enum Command {
         /// The file to profile.
         file: std::path::PathBuf,
     },
+    /// The child process of a profile or conversion (started by okrflow itself, one per job):
+    /// limits itself, profiles FILE as KIND (or converts it into OUT_DIR/OUT_ID) and prints one
+    /// JSON line.
+    #[command(hide = true)]
+    FileJob {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        memory_bytes: u64,
+        #[arg(long)]
+        stack_bytes: u64,
+        #[arg(long)]
+        time_secs: u64,
+        #[arg(long)]
+        max_columns: usize,
+        #[arg(long)]
+        max_text_chars: usize,
+        #[arg(long, requires_all = ["out_dir", "out_id"])]
+        convert_to: Option<String>,
+        #[arg(long)]
+        sheet: Option<String>,
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+        #[arg(long)]
+        out_id: Option<String>,
+        file: std::path::PathBuf,
+    },
 }
 
 /// Parses the command line (exiting with 2 on bad usage), runs the command, and maps the
@@ -54,6 +81,39 @@ pub fn main() -> ExitCode {
         },
         Command::Migrate(storage) => run_migrate(storage),
         Command::Profile { file } => run_profile(&file),
+        Command::FileJob {
+            kind,
+            memory_bytes,
+            stack_bytes,
+            time_secs,
+            max_columns,
+            max_text_chars,
+            convert_to,
+            sheet,
+            out_dir,
+            out_id,
+            file,
+        } => {
+            use okrflow_engine::files::{sandbox, Conversion, FileKind, ProfileLimits};
+            let limits = ProfileLimits {
+                memory_bytes,
+                stack_bytes,
+                time: std::time::Duration::from_secs(time_secs),
+                max_attempts: 1,
+                max_columns,
+                max_text_chars,
+            };
+            let job = match (convert_to, out_dir, out_id) {
+                (Some(to), Some(dir), Some(id)) => Conversion::parse(&to)
+                    .map(|to| sandbox::Job::Convert { to, sheet, dir, id })
+                    .map_err(anyhow::Error::msg),
+                _ => Ok(sandbox::Job::Profile),
+            };
+            FileKind::parse(&kind)
+                .map_err(anyhow::Error::msg)
+                .and_then(|kind| Ok((kind, job?)))
+                .and_then(|(kind, job)| Ok(sandbox::child_main(&file, kind, job, &limits)?))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,6 +168,11 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
             database_url: storage.database_url,
             admin_password,
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
+            // Files left queued are profiled while migrate runs: in child processes too.
+            profiler: okrflow_engine::files::ProfilerConfig {
+                program: std::env::current_exe().ok(),
+                limits: Default::default(),
+            },
         };
         let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver).await?;
         crate::startup::announce_first_admin(&first_admin);

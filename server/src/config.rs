@@ -57,9 +57,62 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_upload_mb: u64,
 
+    #[command(flatten)]
+    pub profiling: ProfileArgs,
+
     /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
     pub site_root: PathBuf,
+}
+
+/// Limits for profiling an uploaded file, which runs in a child process of its own so that a
+/// hostile file can cost only its own job.
+#[derive(Args, Clone, Debug)]
+pub struct ProfileArgs {
+    /// Memory one profile may use, in megabytes (10^6 bytes); past it the file fails with
+    /// "needed more than … of memory".
+    #[arg(long, env = "OKRFLOW_PROFILE_MEMORY_MB", default_value_t = 2_000, value_name = "MB",
+          value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
+    pub profile_memory_mb: u64,
+
+    /// Seconds one profile may take before it is stopped.
+    #[arg(long, env = "OKRFLOW_PROFILE_TIME_S", default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub profile_time_s: u64,
+
+    /// Stack of the parsing thread, in megabytes.
+    #[arg(long, env = "OKRFLOW_PROFILE_STACK_MB", default_value_t = 16, value_name = "MB",
+          value_parser = clap::value_parser!(u64).range(1..=1_024))]
+    pub profile_stack_mb: u64,
+
+    /// Tries of a file whose profiler process died without a known cause (or whose okrflow
+    /// stopped while profiling it) before it is marked failed.
+    #[arg(long, env = "OKRFLOW_PROFILE_ATTEMPTS", default_value_t = 3, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub profile_attempts: u32,
+
+    /// Columns profiled per table; wider tables say how many more they have.
+    #[arg(long, env = "OKRFLOW_PROFILE_MAX_COLUMNS", default_value_t = 1_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub profile_max_columns: u64,
+
+    /// Characters kept of any text in a profile (values, column names); longer ones are cut.
+    #[arg(long, env = "OKRFLOW_PROFILE_MAX_TEXT", default_value_t = 200, value_name = "CHARS",
+          value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    pub profile_max_text: u64,
+}
+
+impl ProfileArgs {
+    pub fn limits(&self) -> okrflow_engine::files::ProfileLimits {
+        okrflow_engine::files::ProfileLimits {
+            memory_bytes: self.profile_memory_mb * 1_000_000,
+            time: std::time::Duration::from_secs(self.profile_time_s),
+            stack_bytes: self.profile_stack_mb * 1_000_000,
+            max_attempts: self.profile_attempts,
+            max_columns: self.profile_max_columns as usize,
+            max_text_chars: self.profile_max_text as usize,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +141,9 @@ pub struct ServeConfig {
     pub metrics_public: bool,
     /// The upload limit in bytes.
     pub max_upload_bytes: u64,
+    /// How uploads are profiled: the program (this binary) and its limits. `program: None`
+    /// profiles in-process, which only the engine's unit tests should do.
+    pub profiler: okrflow_engine::files::ProfilerConfig,
     /// The first admin's password on an empty database (from OKRFLOW_ADMIN_PASSWORD only, never
     /// a flag: command lines are visible to other users).
     pub admin_password: Option<String>,
@@ -119,6 +175,12 @@ impl ServeConfig {
             site_root: args.site_root,
             metrics_public: args.metrics_public,
             max_upload_bytes: args.max_upload_mb * 1_000_000,
+            profiler: okrflow_engine::files::ProfilerConfig {
+                program: Some(
+                    std::env::current_exe().map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
+                ),
+                limits: args.profiling.limits(),
+            },
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
         })
     }
@@ -127,7 +189,8 @@ impl ServeConfig {
     pub const TEST_ADMIN_PASSWORD: &'static str = "test-admin-password";
 
     /// A configuration for tests: loopback on a free port, the given data dir, quiet logs, and
-    /// the first admin's password [`ServeConfig::TEST_ADMIN_PASSWORD`].
+    /// the first admin's password [`ServeConfig::TEST_ADMIN_PASSWORD`]. Files are profiled
+    /// in-process unless the test names the `okrflow` binary in `profiler.program`.
     pub fn for_tests(data_dir: PathBuf) -> ServeConfig {
         ServeConfig {
             addr: "127.0.0.1:0".parse().expect("valid"),
@@ -138,6 +201,7 @@ impl ServeConfig {
             site_root: PathBuf::from("target/site"),
             metrics_public: false,
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
+            profiler: Default::default(),
             admin_password: Some(Self::TEST_ADMIN_PASSWORD.into()),
         }
     }

@@ -42,6 +42,7 @@ impl Application {
             database_url: config.database_url.clone(),
             admin_password: config.admin_password.clone(),
             max_upload_bytes: config.max_upload_bytes,
+            profiler: config.profiler.clone(),
         };
         let (engine, first_admin) = Engine::start(options, logs, receiver).await.context("cannot start okrflow")?;
         announce_first_admin(&first_admin);

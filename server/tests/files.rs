@@ -562,6 +562,57 @@ async fn an_archive_bomb_is_listed_without_being_extracted() {
     app.stop().await.unwrap();
 }
 
+/// Overwrites the little-endian u32 at `at`.
+fn patch_u32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archives_that_lie_about_their_sizes_are_flagged() {
+    let app = spawn_app().await;
+    // A gzip whose trailer says 10 bytes for 50 MB of zeros: the counter finds out.
+    let mut lying = gzip(&vec![0u8; 50 << 20], Some("zeros.bin"));
+    let end = lying.len();
+    patch_u32(&mut lying, end - 4, 10);
+    let f = upload(&app, "zeros.bin.gz", &lying).await;
+    let d = profiled(&app, f["id"].as_str().unwrap()).await;
+    assert_eq!(d["file"]["status"], "Ready", "{d}");
+    let notes = d["profile"]["Archive"]["notes"].to_string();
+    assert!(notes.contains("declares 10 B") && notes.contains("possible archive bomb"), "{notes}");
+
+    // A small gzip with a wrong trailer is named as such.
+    let mut wrong = gzip(b"objective,owner\nGrow,ana\n", None);
+    let end = wrong.len();
+    patch_u32(&mut wrong, end - 4, 99);
+    let f = upload(&app, "small.csv.gz", &wrong).await;
+    let d = profiled(&app, f["id"].as_str().unwrap()).await;
+    let notes = d["profile"]["Archive"]["notes"].to_string();
+    assert!(notes.contains("99 B") && notes.contains("wrong"), "{notes}");
+
+    // A zip whose headers declare 10 bytes for 1 MB of zeros.
+    let zeros = vec![0u8; 1 << 20];
+    let mut zip = zip_of(&[("zeros.bin", &zeros)]);
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    patch_u32(&mut zip, 22, 10);
+    let cd = zip.windows(4).position(|w| w == b"PK\x01\x02").expect("a central directory");
+    patch_u32(&mut zip, cd + 24, 10);
+    let f = upload(&app, "lying.zip", &zip).await;
+    let d = profiled(&app, f["id"].as_str().unwrap()).await;
+    assert_eq!(d["profile"]["Archive"]["entries"][0]["size"], 10, "the declared size is listed: {d}");
+    let notes = d["profile"]["Archive"]["notes"].to_string();
+    assert!(
+        notes.contains("'zeros.bin'") && (notes.contains("decompresses to more") || notes.contains("does not decompress")),
+        "{notes}"
+    );
+
+    // An honest archive gets no such note.
+    let honest = zip_of(&[("a.txt", b"hello")]);
+    let f = upload(&app, "honest.zip", &honest).await;
+    let d = profiled(&app, f["id"].as_str().unwrap()).await;
+    assert_eq!(d["profile"]["Archive"]["notes"], serde_json::json!([]), "{d}");
+    app.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_uploads_at_once_are_all_stored() {
     let app = std::sync::Arc::new(spawn_app().await);

@@ -133,3 +133,24 @@ async fn stored_logs_outlive_the_ring_and_bad_searches_are_400() {
     assert!((400..500).contains(&reply.status), "unknown source is a caller error: {} {}", reply.status, reply.body);
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_browser_bundle_is_revalidated_so_an_upgrade_never_runs_an_old_one() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/okrflow.js"), "// bundle").unwrap();
+    std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
+    let root = site.path().to_path_buf();
+    let app = common::spawn_app_with(move |c| c.site_root = root).await;
+    let reply = app.get("/pkg/okrflow.js").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "// bundle");
+    assert_eq!(reply.headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-cache"));
+    let modified = reply.headers.get("last-modified").expect("a validator to revalidate with").clone();
+    // Revalidation answers 304 without the body while the file is unchanged.
+    let again = app.get_with("/pkg/okrflow.js", &[("if-modified-since", modified.to_str().unwrap())]).await;
+    assert_eq!(again.status, 304);
+    // Other static files keep the default.
+    assert!(app.get("/favicon.svg").await.headers.get("cache-control").is_none());
+    app.stop().await.unwrap();
+}

@@ -7,10 +7,14 @@ use std::sync::Arc;
 
 use futures::Stream;
 
-use super::profiler::Profiler;
+use super::profiler::{Profiler, ProfilerConfig};
+use super::sandbox::{self, ChildOutcome, Envelope, Job, ProfileLimits};
 use super::records::{self, NewFile};
 use super::store::{self, WriteError};
-use super::{convert, names, Conversion, FileDetail, FileKind, FilePage, FileQuery, FileRef, FileTotals, FileView};
+use super::{
+    convert, names, ColumnWindow, Conversion, FileDetail, FileKind, FilePage, FileQuery, FileRef, FileTotals, FileView,
+    Profile,
+};
 use crate::db::Database;
 
 /// The upload limit unless configured: 500 MB.
@@ -62,8 +66,9 @@ impl FileError {
 /// ones may belong to an upload another okrflow process (a rolling restart) is finishing.
 const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Removes what a crash left in `dir`: partial uploads (`<id>.part`) and bytes whose row was
-/// never written or already deleted, when older than [`ORPHAN_AGE`]. Only names the store
+/// Removes what a crash left in `dir`: partial uploads (`<id>.part`) that no process holds
+/// locked (a live upload holds its lock), and bytes whose row was never written or already
+/// deleted, when older than [`ORPHAN_AGE`]. Only names the store
 /// itself makes are touched, and nothing at all when the database knows no files while the
 /// directory has some (a data directory opened with another database).
 fn sweep(dir: &Path, known: &std::collections::HashSet<String>) {
@@ -83,10 +88,28 @@ fn sweep(dir: &Path, known: &std::collections::HashSet<String>) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age >= ORPHAN_AGE);
-        if is_id(stem) && (name.ends_with(".part") || !known.contains(&name)) && old {
+        if !is_id(stem) {
+            continue;
+        }
+        if name.ends_with(".part") {
+            if is_abandoned(&entry.path()) {
+                tracing::warn!(file = %name, "removing a partial upload that no process is writing");
+                let _ = std::fs::remove_file(entry.path());
+            }
+            continue;
+        }
+        if !known.contains(&name) && old {
             tracing::warn!(file = %name, "removing a stored file without a record");
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+/// True when nobody holds the lock of the partial upload at `path` (see `store::write_stream`).
+fn is_abandoned(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(file) => file.try_lock().is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -106,20 +129,29 @@ struct Inner {
     dir: PathBuf,
     max_upload_bytes: u64,
     profiler: Profiler,
+    /// The program conversions run in (see [`sandbox`]), and their limits.
+    program: Option<PathBuf>,
+    limits: ProfileLimits,
 }
 
 impl Files {
     /// Opens the store under `data_dir`: creates `files/`, removes what a crash left (partial
     /// uploads, bytes without a record), and queues again what was waiting for a profile.
-    pub async fn open(db: Database, data_dir: &Path, max_upload_bytes: u64) -> Result<Files, FileError> {
+    pub async fn open(
+        db: Database,
+        data_dir: &Path,
+        max_upload_bytes: u64,
+        profiler: ProfilerConfig,
+    ) -> Result<Files, FileError> {
         let dir = data_dir.join("files");
         std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
         sweep(&dir, &records::ids(&db).await?);
-        let profiler = Profiler::spawn(db.clone(), dir.clone());
-        for id in records::pending(&db).await? {
+        let (program, limits) = (profiler.program.clone(), profiler.limits.clone());
+        let profiler = Profiler::spawn(db.clone(), dir.clone(), profiler);
+        for id in records::pending(&db, limits.max_attempts).await? {
             profiler.enqueue(&id);
         }
-        Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler }) })
+        Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler, program, limits }) })
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
@@ -198,10 +230,14 @@ impl Files {
         Ok(records::totals(&self.inner.db).await?)
     }
 
-    pub async fn detail(&self, id: &str) -> Result<FileDetail, FileError> {
+    /// A file with its profile, each table cut to `columns` (profiles of wide tables are large).
+    pub async fn detail(&self, id: &str, columns: ColumnWindow) -> Result<FileDetail, FileError> {
         let db = &self.inner.db;
         let file = self.view(id).await?;
-        let (profile, profiled_ms) = records::profile(db, id).await?;
+        let (mut profile, profiled_ms) = records::profile(db, id).await?;
+        if let Some(Profile::Tables(tables)) = &mut profile {
+            tables.iter_mut().for_each(|t| columns.apply(t));
+        }
         Ok(FileDetail {
             file,
             profile,
@@ -240,19 +276,36 @@ impl Files {
         let out_id = store::new_file_id();
         let dir = self.inner.dir.clone();
         let (src_path, kind, out) = (dir.join(&source.id), source.kind, out_id.clone());
-        let output =
-            tokio::task::spawn_blocking(move || convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(convert::ConvertError::Output(format!("the conversion stopped unexpectedly: {e}")))
-                })
-                .map_err(|e| {
-                    let what = format!("'{}' could not be converted to {}", source.name, to.label());
-                    match e {
-                        convert::ConvertError::Input(why) => FileError::Invalid(format!("{what}: {why}")),
-                        convert::ConvertError::Output(why) => FileError::Io(format!("{what}: {why}")),
+        let output = match &self.inner.program {
+            // Like profiles, conversions parse untrusted bytes: in a limited child process.
+            Some(program) => {
+                let job = Job::Convert { to, sheet, dir, id: out };
+                match sandbox::run_in_child(program, &src_path, kind, &job, &self.inner.limits).await {
+                    ChildOutcome::Done(Envelope::Converted { bytes, sha256, sheet }) => {
+                        Ok(convert::Output { bytes, sha256, sheet })
                     }
-                })?;
+                    ChildOutcome::Done(Envelope::Failed(why)) => Err(convert::ConvertError::Input(why)),
+                    ChildOutcome::Done(Envelope::WriteFailed(why)) => Err(convert::ConvertError::Output(why)),
+                    ChildOutcome::Done(Envelope::Profile(_)) => {
+                        Err(convert::ConvertError::Output("the conversion process answered with a profile".into()))
+                    }
+                    ChildOutcome::Limit(why) => Err(convert::ConvertError::Input(format!("the file {why}"))),
+                    ChildOutcome::Died(why) => Err(convert::ConvertError::Output(why)),
+                }
+            }
+            None => tokio::task::spawn_blocking(move || {
+                convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out)
+            })
+            .await
+            .unwrap_or_else(|e| Err(convert::ConvertError::Output(format!("the conversion stopped unexpectedly: {e}")))),
+        }
+        .map_err(|e| {
+            let what = format!("'{}' could not be converted to {}", source.name, to.label());
+            match e {
+                convert::ConvertError::Input(why) => FileError::Invalid(format!("{what}: {why}")),
+                convert::ConvertError::Output(why) => FileError::Io(format!("{what}: {why}")),
+            }
+        })?;
         let stem = source.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&source.name);
         let sheet = output.sheet.as_deref().map(|s| format!("-{}", names::clean_name(s))).unwrap_or_default();
         let name = names::clean_name(&match to {
@@ -326,7 +379,7 @@ mod tests {
         std::fs::File::options().write(true).open(&stored).unwrap().set_modified(when).unwrap();
         let db = Database::connect(&format!("sqlite://{}", dir.path().join("new.db").display())).await.unwrap();
         db.migrate().await.unwrap();
-        Files::open(db, dir.path(), 1_000).await.unwrap();
+        Files::open(db, dir.path(), 1_000, Default::default()).await.unwrap();
         assert!(stored.exists(), "never delete what another database may own");
     }
 
@@ -335,7 +388,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
         db.migrate().await.unwrap();
-        let files = Files::open(db.clone(), dir.path(), 1_000).await.unwrap();
+        let files = Files::open(db.clone(), dir.path(), 1_000, Default::default()).await.unwrap();
         let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
         let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
         // What a crash could leave, an hour ago: a partial upload and bytes without a row.
@@ -347,18 +400,29 @@ mod tests {
         };
         aged("0123abcd0123abcd0123abcd0123abcd.part", 7200);
         aged("89abcdef89abcdef89abcdef89abcdef", 7200);
-        // Kept: a fresh one (another process may be finishing it) and names the store never makes.
+        // Removed too: a fresh partial upload nobody writes (its process was killed).
+        aged("00001111000011110000111100001111.part", 1);
+        // Kept: a partial upload a live process is writing (it holds the lock), a fresh stored
+        // file (another process may be recording it) and names the store never makes.
+        aged("22223333222233332222333322223333.part", 1);
+        let writing = std::fs::File::open(files.dir().join("22223333222233332222333322223333.part")).unwrap();
+        writing.lock().unwrap();
         aged("fedcba98fedcba98fedcba98fedcba98", 10);
         aged("notes-of-the-admin.txt", 7200);
-        let reopened = Files::open(db, dir.path(), 1_000).await.unwrap();
+        let reopened = Files::open(db, dir.path(), 1_000, Default::default()).await.unwrap();
         let mut names: Vec<String> = std::fs::read_dir(reopened.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        let mut expected =
-            vec![kept.id.clone(), "fedcba98fedcba98fedcba98fedcba98".into(), "notes-of-the-admin.txt".into()];
+        let mut expected = vec![
+            kept.id.clone(),
+            "22223333222233332222333322223333.part".into(),
+            "fedcba98fedcba98fedcba98fedcba98".into(),
+            "notes-of-the-admin.txt".into(),
+        ];
         expected.sort();
         assert_eq!(names, expected);
+        drop(writing);
     }
 }

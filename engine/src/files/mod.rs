@@ -3,8 +3,9 @@
 //! browser-safe views of stored files and their profiles (here), and with `runtime`: writing an
 //! upload to disk as it streams in ([`store`]), the database records ([`records`]), profiling
 //! ([`profile`]: tables with polars, Excel with calamine, archives, PDF, text), conversions to
-//! Parquet and clean CSV ([`convert`]), the background profiler ([`profiler`]) and [`Files`],
-//! the handle the server uses for all of it.
+//! Parquet and clean CSV ([`convert`]), the background profiler ([`profiler`]) that parses each
+//! file in a limited child process ([`sandbox`]), and [`Files`], the handle the server uses for
+//! all of it.
 //!
 //! Without `runtime` only plain types and functions remain, so the browser checks a file's type
 //! before uploading it with the same rules the server applies.
@@ -23,10 +24,16 @@ pub mod profiler;
 #[cfg(feature = "runtime")]
 pub mod records;
 #[cfg(feature = "runtime")]
+pub mod sandbox;
+#[cfg(feature = "runtime")]
 pub mod store;
 
 #[cfg(feature = "runtime")]
 pub use handle::{Download, FileError, Files, DEFAULT_MAX_UPLOAD_BYTES};
+#[cfg(feature = "runtime")]
+pub use profiler::ProfilerConfig;
+#[cfg(feature = "runtime")]
+pub use sandbox::ProfileLimits;
 pub use kind::FileKind;
 
 use serde::{Deserialize, Serialize};
@@ -147,7 +154,7 @@ impl Profile {
     pub fn shape(&self) -> (Option<u64>, Option<u64>) {
         match self {
             Profile::Tables(tables) => match tables.first() {
-                Some(t) => (Some(t.rows), Some(t.columns.len() as u64)),
+                Some(t) => (Some(t.rows), Some(t.width())),
                 None => (None, None),
             },
             Profile::Text { lines, .. } => (Some(*lines), None),
@@ -156,7 +163,7 @@ impl Profile {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableProfile {
     /// The Excel sheet; `None` for single-table files.
     pub sheet: Option<String>,
@@ -167,6 +174,66 @@ pub struct TableProfile {
     pub preview: Vec<Vec<Option<String>>>,
     /// Things the reader had to work around (e.g. invalid UTF-8 replaced).
     pub warnings: Vec<String>,
+    /// The table's width when it had more columns than were profiled (0: all were).
+    #[serde(default)]
+    pub total_columns: u64,
+    /// In a detail answer, which columns these are: `columns` (and each preview row) start at
+    /// column `column_offset` of `profiled_columns`. Stored profiles hold all profiled ones.
+    #[serde(default)]
+    pub column_offset: u64,
+    #[serde(default)]
+    pub profiled_columns: u64,
+}
+
+impl TableProfile {
+    /// The table's width, profiled or not.
+    pub fn width(&self) -> u64 {
+        self.total_columns.max(self.profiled_columns).max(self.columns.len() as u64)
+    }
+}
+
+/// Which columns of each table a detail answer carries: a profile may hold up to the
+/// profiler's column limit, and a viewer's page asks for a window of them at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnWindow {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl ColumnWindow {
+    /// The most columns one detail answer carries.
+    pub const MAX_LIMIT: u64 = 500;
+
+    /// Refuses windows past the limits, naming the parameter and its range.
+    pub fn new(offset: u64, limit: u64) -> Result<ColumnWindow, String> {
+        if limit == 0 || limit > Self::MAX_LIMIT {
+            return Err(format!("columns_limit must be between 1 and {}, not {limit}", Self::MAX_LIMIT));
+        }
+        if offset > 1_000_000 {
+            return Err(format!("columns_offset must be between 0 and 1000000, not {offset}"));
+        }
+        Ok(ColumnWindow { offset, limit })
+    }
+
+    /// Keeps this window of a table's columns and preview cells, noting where it starts.
+    pub fn apply(&self, table: &mut TableProfile) {
+        let total = table.columns.len();
+        let from = (self.offset as usize).min(total);
+        let to = from.saturating_add(self.limit as usize).min(total);
+        table.columns = table.columns.drain(from..to).collect();
+        for row in &mut table.preview {
+            let to = to.min(row.len());
+            *row = row.drain(from.min(to)..to).collect();
+        }
+        table.column_offset = from as u64;
+        table.profiled_columns = total as u64;
+    }
+}
+
+impl Default for ColumnWindow {
+    fn default() -> Self {
+        ColumnWindow { offset: 0, limit: 100 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

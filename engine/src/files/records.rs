@@ -203,15 +203,28 @@ pub async fn profile(db: &Database, id: &str) -> Result<(Option<Profile>, Option
     Ok((profile, row.try_get::<Option<i64>, _>("profiled_ms")?.map(|v| v as u64)))
 }
 
-/// Marks a queued file as being profiled; its kind, or `None` if it is not queued (deleted,
-/// or already taken).
-pub async fn claim(db: &Database, id: &str) -> Result<Option<FileKind>, sqlx::Error> {
-    let kind: Option<String> =
-        sqlx::query_scalar("UPDATE files SET status = 'profiling' WHERE id = ? AND status = 'queued' RETURNING kind")
-            .bind(id)
-            .fetch_optional(db.pool())
-            .await?;
-    Ok(kind.and_then(|k| FileKind::parse(&k).ok()))
+/// Marks a queued file as being profiled and counts the attempt; its kind and the attempt's
+/// number, or `None` if it is not queued (deleted, or already taken).
+pub async fn claim(db: &Database, id: &str) -> Result<Option<(FileKind, u32)>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "UPDATE files SET status = 'profiling', profile_attempts = profile_attempts + 1 \
+         WHERE id = ? AND status = 'queued' RETURNING kind, profile_attempts",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.and_then(|(k, n)| FileKind::parse(&k).ok().map(|k| (k, n.clamp(0, u32::MAX as i64) as u32))))
+}
+
+/// Puts a file being profiled back in the queue for another attempt (its process died);
+/// false if it is no longer being profiled.
+pub async fn retry(db: &Database, id: &str, reason: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE files SET status = 'queued', status_message = ? WHERE id = ? AND status = 'profiling'")
+        .bind(reason)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Stores a profile's outcome, unless the file was deleted or queued again meanwhile.
@@ -243,17 +256,28 @@ pub async fn finish(
     Ok(())
 }
 
-/// Puts a file back in the queue; false if there is no such file.
+/// Puts a file back in the queue with a fresh count of attempts; false if there is no such file.
 pub async fn requeue(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE files SET status = 'queued', status_message = NULL WHERE id = ?")
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    let done =
+        sqlx::query("UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0 WHERE id = ?")
+            .bind(id)
+            .execute(db.pool())
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// Files left queued or half-profiled by a previous run, oldest first, all queued again.
-pub async fn pending(db: &Database) -> Result<Vec<String>, sqlx::Error> {
+/// Files left queued or half-profiled by a previous run, oldest first. A file that was being
+/// profiled when okrflow stopped is queued again, unless it already had `max_attempts`: then it
+/// fails with that reason (a file that takes okrflow down with it must not do so forever).
+pub async fn pending(db: &Database, max_attempts: u32) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE files SET status = 'failed', status_message = 'okrflow stopped while profiling this file, ' || \
+         profile_attempts || ' times; it was not tried again (Reprocess tries once more)' \
+         WHERE status = 'profiling' AND profile_attempts >= ?",
+    )
+    .bind(max_attempts as i64)
+    .execute(db.pool())
+    .await?;
     sqlx::query("UPDATE files SET status = 'queued' WHERE status = 'profiling'").execute(db.pool()).await?;
     sqlx::query_scalar("SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id")
         .fetch_all(db.pool())

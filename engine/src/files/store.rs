@@ -72,7 +72,18 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    let mut file = tokio::fs::File::create(part).await?;
+    // Locked while it is written: the start-up sweep removes a `.part` only when it can take
+    // the lock, so an upload that a killed process left is swept at once, whatever its age,
+    // and one another live process is still writing is not.
+    let part_path = part.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&part_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let mut file = tokio::fs::File::from_std(file);
     let mut hasher = Sha256::new();
     let mut head = Vec::with_capacity(HEAD_BYTES);
     let mut bytes: u64 = 0;

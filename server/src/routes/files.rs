@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use okrflow_engine::accounts::audit::{self, Outcome, Record};
 use okrflow_engine::accounts::Principal;
-use okrflow_engine::files::{Conversion, FileError, FileKind, FileQuery, FileSort, FileView};
+use okrflow_engine::files::{ColumnWindow, Conversion, FileError, FileKind, FileQuery, FileSort, FileView};
 use okrflow_engine::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
@@ -166,8 +166,24 @@ async fn upload(
     }
 }
 
-async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(state.engine.files().detail(&id).await?).into_response())
+#[derive(Deserialize)]
+struct DetailParams {
+    columns_offset: Option<u64>,
+    columns_limit: Option<u64>,
+}
+
+/// A file and its profile; wide tables come a window of columns at a time
+/// (`columns_offset`, `columns_limit` up to 500, default 100).
+async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<DetailParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| bad_request(format!("the query string is not valid: {}", e.body_text())))?;
+    let defaults = ColumnWindow::default();
+    let window = ColumnWindow::new(p.columns_offset.unwrap_or(defaults.offset), p.columns_limit.unwrap_or(defaults.limit))
+        .map_err(bad_request)?;
+    Ok(Json(state.engine.files().detail(&id, window).await?).into_response())
 }
 
 async fn remove(

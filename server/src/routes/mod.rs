@@ -44,6 +44,19 @@ pub fn route_list() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
+/// The browser bundle (`/pkg/…`) keeps its names across releases, so browsers must ask before
+/// reusing a copy: `no-cache` makes every page load revalidate it (a `304 Not Modified` from
+/// its Last-Modified date when unchanged), and after an upgrade no browser runs an old bundle
+/// against the new server, which would fail to hydrate.
+async fn revalidate_bundle(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let is_bundle = req.uri().path().starts_with("/pkg/");
+    let mut response = next.run(req).await;
+    if is_bundle {
+        response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
     let routes = route_list();
@@ -63,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
 
     pages
+        .layer(middleware::from_fn(revalidate_bundle))
         .layer(middleware::from_fn(server_fns::caller_errors_are_4xx))
         .layer(middleware::from_fn_with_state(state.access.clone(), access::enforce))
         .layer(middleware::from_fn(security_headers::add))

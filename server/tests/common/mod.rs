@@ -51,6 +51,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = ServeConfig::for_tests(dir.path().join("data"));
+    // Files are profiled as `serve` does: in child processes of the real binary.
+    config.profiler.program = Some(env!("CARGO_BIN_EXE_okrflow").into());
     change(&mut config);
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());

@@ -237,15 +237,37 @@ fn ProfileView(profile: Profile) -> impl IntoView {
 
 #[component]
 fn TableView(table: TableProfile) -> impl IntoView {
+    let total = table.width();
     let title = match &table.sheet {
-        Some(s) => format!("Sheet '{s}': {} rows × {} columns", table.rows, table.columns.len()),
-        None => format!("{} rows × {} columns", table.rows, table.columns.len()),
+        Some(s) => format!("Sheet '{s}': {} rows × {total} columns", table.rows),
+        None => format!("{} rows × {total} columns", table.rows),
     };
+    // Wide tables come a window of columns at a time: say which, and move the window.
+    let ctx = expect_context::<FilesContext>();
+    let first = table.column_offset;
+    let shown = table.columns.len() as u64;
+    let profiled = table.profiled_columns.max(shown);
+    let pager = (profiled > shown).then(|| {
+        let step = super::DETAIL_COLUMNS;
+        let label = format!("Columns {}–{} of {profiled} profiled", first + 1, first + shown);
+        let at_start = first == 0;
+        let at_end = first + shown >= profiled;
+        view! {
+            <nav class="pager" aria-label="Columns" data-testid="column-pager">
+                <button type="button" class="button small secondary" disabled=at_start
+                    on:click=move |_| ctx.column_offset.set(first.saturating_sub(step))>"Previous columns"</button>
+                <span class="muted">{label}</span>
+                <button type="button" class="button small secondary" disabled=at_end
+                    on:click=move |_| ctx.column_offset.set(first + step)>"Next columns"</button>
+            </nav>
+        }
+    });
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     view! {
         <section class="profile-table" data-testid="profile-table">
             <h3>{title}</h3>
             {table.warnings.iter().map(|w| view! { <p class="warning">{w.clone()}</p> }).collect_view()}
+            {pager}
             <div class="table-scroll">
                 <table class="table compact" data-testid="column-stats">
                     <caption class="sr-only">"Column statistics"</caption>

@@ -42,9 +42,14 @@ pub async fn list_files(
     crate::server::engine()?.files().list(&query).await.map_err(file_error)
 }
 
+/// Columns of each table the detail view shows at a time.
+pub const DETAIL_COLUMNS: u64 = 50;
+
 #[server]
-pub async fn get_file(id: String) -> Result<FileDetail, ServerFnError> {
-    crate::server::engine()?.files().detail(&id).await.map_err(crate::server::file_error)
+pub async fn get_file(id: String, column_offset: u64) -> Result<FileDetail, ServerFnError> {
+    let window =
+        okrflow_engine::files::ColumnWindow::new(column_offset, DETAIL_COLUMNS).map_err(crate::server::bad_request)?;
+    crate::server::engine()?.files().detail(&id, window).await.map_err(crate::server::file_error)
 }
 
 #[server]
@@ -124,6 +129,8 @@ pub(crate) struct FilesContext {
     pub confirming: RwSignal<bool>,
     /// The Excel sheet chosen for conversions ("" = the first).
     pub sheet: RwSignal<String>,
+    /// The first column the detail view shows (wide tables come [`DETAIL_COLUMNS`] at a time).
+    pub column_offset: RwSignal<u64>,
 }
 
 const PER_PAGE: u32 = 25;
@@ -143,6 +150,7 @@ pub fn FilesPage() -> impl IntoView {
         notice: RwSignal::new(None),
         confirming: RwSignal::new(false),
         sheet: RwSignal::new(String::new()),
+        column_offset: RwSignal::new(0),
     };
     // Another file chosen: its own confirmation, sheet and notices, not the last one's (closing
     // the view keeps the notice: it says what was deleted).
@@ -151,6 +159,7 @@ pub fn FilesPage() -> impl IntoView {
         if previous.is_some_and(|p| p != now) {
             ctx.confirming.set(false);
             ctx.sheet.set(String::new());
+            ctx.column_offset.set(0);
             if now.is_some() {
                 ctx.notice.set(None);
             }
@@ -167,10 +176,10 @@ pub fn FilesPage() -> impl IntoView {
         },
     );
     let detail = Resource::new(
-        move || (ctx.selected.get(), ctx.changed.get(), refresh.get()),
-        |(selected, _, _)| async move {
+        move || (ctx.selected.get(), ctx.column_offset.get(), ctx.changed.get(), refresh.get()),
+        |(selected, column_offset, _, _)| async move {
             match selected {
-                Some(id) => get_file(id).await.map(Some),
+                Some(id) => get_file(id, column_offset).await.map(Some),
                 None => Ok(None),
             }
         },

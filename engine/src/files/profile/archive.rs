@@ -1,7 +1,8 @@
 //! ZIP, TAR and gzip: what is inside, read without extracting anything to disk, with caps that
-//! defeat archive bombs. A zip's central directory and a gzip's trailer are read without
-//! decompressing at all; a compressed tar is decompressed through a counter that stops at
-//! [`MAX_EXPANSION`] times the file's size.
+//! defeat archive bombs. A zip's central directory and a gzip's trailer say what the archive
+//! declares; since a declaration can lie, the content is also decompressed into nothing through
+//! a counter that stops at [`MAX_EXPANSION`] times the file's size (at most 2 GiB), and a size
+//! that does not hold is named. A compressed tar is listed through the same counter.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -69,6 +70,7 @@ pub fn profile_zip(path: &Path) -> Result<ArchiveProfile, String> {
             is_dir: entry.is_dir(),
         });
     }
+    verify_zip_sizes(&mut archive, bytes, &mut listing.profile.notes);
     if count > MAX_ENTRIES {
         listing
             .profile
@@ -77,6 +79,46 @@ pub fn profile_zip(path: &Path) -> Result<ArchiveProfile, String> {
         listing.profile.total_entries = count;
     }
     Ok(listing.finish(bytes))
+}
+
+/// Decompresses entries (counting, keeping nothing) to check the sizes the central directory
+/// declares: an entry that yields more than it declares is named, a possible bomb. Stops at the
+/// decompression cap; the note says how many entries were checked.
+fn verify_zip_sizes(archive: &mut zip::ZipArchive<File>, file_bytes: u64, notes: &mut Vec<String>) {
+    let mut budget = file_bytes.saturating_mul(MAX_EXPANSION).clamp(1 << 20, MAX_DECOMPRESSED);
+    let total = archive.len().min(MAX_ENTRIES as usize);
+    for i in 0..total {
+        let Ok(mut entry) = archive.by_index(i) else { continue };
+        if entry.is_dir() {
+            continue;
+        }
+        let declared = entry.size();
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry {}", i + 1));
+        // One byte past the declared size (or the remaining budget) is enough to catch a lie.
+        let limit = declared.saturating_add(1).min(budget);
+        let read = match std::io::copy(&mut (&mut entry).take(limit), &mut std::io::sink()) {
+            Ok(read) => read,
+            Err(e) => {
+                notes.push(format!("'{name}' does not decompress as its header says ({e}): the archive is damaged or its sizes are wrong"));
+                return;
+            }
+        };
+        budget = budget.saturating_sub(read);
+        if read > declared {
+            notes.push(format!(
+                "'{name}' declares {} but decompresses to more: the sizes in the archive are wrong, a possible archive bomb; nothing was extracted",
+                format_bytes(declared)
+            ));
+            return;
+        }
+        if budget == 0 {
+            notes.push(format!(
+                "declared sizes checked for the first {} of {total} entries (the cap: {MAX_EXPANSION}× the file, at most 2 GiB)",
+                i + 1
+            ));
+            return;
+        }
+    }
 }
 
 pub fn profile_tar(path: &Path) -> Result<ArchiveProfile, String> {
@@ -179,12 +221,42 @@ pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
     }
     let mut trailer = [0u8; 4];
     file.seek(SeekFrom::End(-4)).and_then(|_| file.read_exact(&mut trailer)).map_err(|e| e.to_string())?;
-    let size = u32::from_le_bytes(trailer) as u64;
+    let declared = u32::from_le_bytes(trailer) as u64;
+    // The trailer is the sender's word: decompress (counting, keeping nothing) up to the cap
+    // to see whether it holds.
+    let limit = bytes.saturating_mul(MAX_EXPANSION).clamp(1 << 20, MAX_DECOMPRESSED);
+    let mut counted = Capped { inner: flate2::read::MultiGzDecoder::new(File::open(path).map_err(|e| e.to_string())?), read: 0, limit };
+    let outcome = std::io::copy(&mut counted, &mut std::io::sink());
+    let (size, note) = match outcome {
+        Ok(actual) if actual % (1u64 << 32) == declared => (actual, None),
+        Ok(actual) => (
+            actual,
+            Some(format!(
+                "the gzip trailer declares {} but the content decompresses to {}: the trailer is wrong",
+                format_bytes(declared),
+                format_bytes(actual)
+            )),
+        ),
+        Err(e) if e.to_string().contains(EXPANSION_STOP) => (
+            limit,
+            Some(format!(
+                "the gzip trailer declares {} but the content decompresses to more than {} (the cap: {MAX_EXPANSION}× the file, at most 2 GiB); counting stopped: a possible archive bomb",
+                format_bytes(declared),
+                format_bytes(limit)
+            )),
+        ),
+        // flate2 checks the trailer's CRC and size at the end: a lie shows up here too.
+        Err(e) => (
+            declared,
+            Some(format!(
+                "decompressing stopped after {} ({e}): the data is damaged or the trailer's {} is wrong",
+                format_bytes(counted.read),
+                format_bytes(declared)
+            )),
+        ),
+    };
     listing.add(ArchiveEntry { path: inner_name, size, compressed: Some(bytes), is_dir: false });
-    listing
-        .profile
-        .notes
-        .push("the size is the one the gzip trailer declares (modulo 4 GiB); nothing was decompressed".into());
+    listing.profile.notes.extend(note);
     Ok(listing.finish(bytes))
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use calamine::{open_workbook_auto, Data, Reader};
+use calamine::{open_workbook_auto, Data, Reader, Sheets};
 use polars::prelude::*;
 
 use super::tables::{self, unique_names};
@@ -19,6 +19,7 @@ pub fn profile(path: &Path) -> Result<Vec<TableProfile>, String> {
     names
         .into_iter()
         .map(|name| {
+            check_extent(&mut workbook, &name)?;
             let range = workbook.worksheet_range(&name).map_err(|e| format!("sheet '{name}': {e}"))?;
             let frame = frame_of(&range).map_err(|e| format!("sheet '{name}': {e}"))?;
             let warnings = if range.is_empty() { vec!["the sheet is empty".to_string()] } else { vec![] };
@@ -39,9 +40,57 @@ pub fn read_sheet(path: &Path, sheet: Option<&str>) -> Result<(String, DataFrame
             .ok_or_else(|| format!("the workbook has no sheet '{wanted}'; it has: {}", names.join(", ")))?,
         None => names.first().cloned().ok_or("the workbook has no sheets")?,
     };
+    check_extent(&mut workbook, &name)?;
     let range = workbook.worksheet_range(&name).map_err(|e| format!("sheet '{name}': {e}"))?;
     let frame = frame_of(&range)?;
     Ok((name, frame))
+}
+
+/// The most cells a sheet may span (rows × columns between its first and last used cell). A
+/// sheet is read as a dense grid, so a 2 KB workbook whose only cells are A1 and XFD1048576
+/// would ask for 17 billion cells (550 GB); its extent is measured from the cells themselves,
+/// streaming, before anything is allocated from it.
+pub const MAX_SHEET_CELLS: u64 = 20_000_000;
+
+/// Refuses an .xlsx sheet whose used cells span more than [`MAX_SHEET_CELLS`]. (An .xls sheet
+/// holds at most 65,536 × 256 cells, which the profiler's memory limit covers.)
+fn check_extent<RS: std::io::Read + std::io::Seek>(workbook: &mut Sheets<RS>, name: &str) -> Result<(), String> {
+    let Sheets::Xlsx(xlsx) = workbook else { return Ok(()) };
+    let mut cells = xlsx.worksheet_cells_reader(name).map_err(|e| format!("sheet '{name}': {e}"))?;
+    let (mut first, mut last, mut used) = ((u32::MAX, u32::MAX), (0u32, 0u32), 0u64);
+    while let Some(cell) = cells.next_cell().map_err(|e| format!("sheet '{name}': {e}"))? {
+        let (r, c) = cell.get_position();
+        first = (first.0.min(r), first.1.min(c));
+        last = (last.0.max(r), last.1.max(c));
+        used += 1;
+    }
+    if used == 0 {
+        return Ok(());
+    }
+    let (rows, cols) = (u64::from(last.0 - first.0) + 1, u64::from(last.1 - first.1) + 1);
+    let span = rows.saturating_mul(cols);
+    if span > MAX_SHEET_CELLS {
+        return Err(format!(
+            "sheet '{name}' spans {rows} rows × {cols} columns ({span} cells, {} to {}) for {used} values; \
+             okrflow reads sheets of up to {MAX_SHEET_CELLS} cells. Delete the stray cells far from the data, or save the sheet as CSV",
+            cell_name(first),
+            cell_name(last)
+        ));
+    }
+    Ok(())
+}
+
+/// "A1", "XFD1048576" from a zero-based (row, column).
+fn cell_name((row, col): (u32, u32)) -> String {
+    let mut letters = Vec::new();
+    let mut n = col + 1;
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push(b'A' + rem);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    format!("{}{}", String::from_utf8_lossy(&letters), row + 1)
 }
 
 /// The cells under the first row, one typed column per header: numbers when every value is a
@@ -102,5 +151,15 @@ fn cell_text(cell: &Data) -> Option<String> {
         Data::Bool(b) => Some(b.to_string()),
         Data::DateTime(d) => Some(d.to_string()),
         Data::Error(e) => Some(format!("#{e:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cells_are_named_as_spreadsheets_do() {
+        assert_eq!(super::cell_name((0, 0)), "A1");
+        assert_eq!(super::cell_name((9, 27)), "AB10");
+        assert_eq!(super::cell_name((1_048_575, 16_383)), "XFD1048576");
     }
 }

@@ -12,6 +12,72 @@ use std::path::Path;
 
 use super::{FileKind, Profile};
 
+/// Bounds a profile whatever the input: at most `max_columns` columns per table (the rest are
+/// counted in a warning) and no text longer than `max_chars` characters (cut with "…"). A
+/// one-line JSON of 300 MB or a CSV with 100,000 columns gives a profile of a few megabytes
+/// at most, which every viewer of the file's detail can afford.
+pub fn bound(profile: &mut Profile, max_columns: usize, max_chars: usize) {
+    let cut = |s: &mut String| cut_text(s, max_chars);
+    match profile {
+        Profile::Tables(tables) => {
+            for table in tables {
+                let total = table.columns.len();
+                if total > max_columns {
+                    table.total_columns = total as u64;
+                    table.columns.truncate(max_columns);
+                    for row in &mut table.preview {
+                        row.truncate(max_columns);
+                    }
+                    table.warnings.push(format!(
+                        "the table has {total} columns; the first {max_columns} are profiled (--profile-max-columns)"
+                    ));
+                }
+                let mut long = false;
+                for column in &mut table.columns {
+                    long |= cut_text(&mut column.name, max_chars);
+                    for (value, _) in &mut column.top {
+                        long |= cut_text(value, max_chars);
+                    }
+                }
+                for cell in table.preview.iter_mut().flatten().flatten() {
+                    long |= cut_text(cell, max_chars);
+                }
+                if let Some(sheet) = &mut table.sheet {
+                    cut(sheet);
+                }
+                if long {
+                    table.warnings.push(format!(
+                        "texts longer than {max_chars} characters are shown cut, ending in \"…\" (--profile-max-text)"
+                    ));
+                }
+            }
+        }
+        Profile::Archive(archive) => {
+            for entry in &mut archive.entries {
+                cut(&mut entry.path);
+            }
+        }
+        Profile::Pdf { title, .. } => {
+            if let Some(title) = title {
+                cut(title);
+            }
+        }
+        Profile::Text { .. } => {}
+    }
+}
+
+/// Cuts `s` to `max` characters plus "…"; true if it was longer.
+fn cut_text(s: &mut String, max: usize) -> bool {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => {
+            s.truncate(at);
+            s.push('…');
+            true
+        }
+        None => false,
+    }
+}
+
 /// The profile of the file at `path`, or the parser's message.
 pub fn profile(path: &Path, kind: FileKind) -> Result<Profile, String> {
     match kind {
@@ -33,5 +99,50 @@ pub fn profile(path: &Path, kind: FileKind) -> Result<Profile, String> {
             let counts = text::profile(path)?;
             Ok(Profile::Text { lines: counts.lines, words: counts.words, encoding: counts.encoding })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::{ColumnProfile, TableProfile};
+
+    fn column(name: &str) -> ColumnProfile {
+        ColumnProfile { name: name.into(), dtype: "str".into(), nulls: 0, distinct: 1, numbers: None, top: vec![] }
+    }
+
+    #[test]
+    fn wide_tables_and_long_texts_are_bounded_with_a_note() {
+        let long = "é".repeat(500);
+        let mut columns: Vec<ColumnProfile> = (0..5).map(|i| column(&format!("c{i}"))).collect();
+        columns[0].top = vec![(long.clone(), 3)];
+        let preview = vec![(0..5).map(|i| Some(if i == 1 { long.clone() } else { "x".into() })).collect()];
+        let mut profile =
+            Profile::Tables(vec![TableProfile { sheet: None, rows: 1, columns, preview, ..Default::default() }]);
+        bound(&mut profile, 3, 10);
+        let Profile::Tables(tables) = &profile else { panic!() };
+        let t = &tables[0];
+        assert_eq!(t.columns.len(), 3);
+        assert_eq!((t.total_columns, t.width()), (5, 5));
+        assert_eq!(t.preview[0].len(), 3);
+        assert_eq!(t.columns[0].top[0].0, format!("{}…", "é".repeat(10)));
+        assert_eq!(t.preview[0][1].as_deref(), Some(format!("{}…", "é".repeat(10)).as_str()));
+        assert!(t.warnings[0].contains("5 columns; the first 3"), "{:?}", t.warnings);
+        assert!(t.warnings[1].contains("longer than 10 characters"), "{:?}", t.warnings);
+
+    }
+
+    #[test]
+    fn a_profile_within_the_bounds_is_left_as_it_is() {
+        let mut profile = Profile::Tables(vec![TableProfile {
+            sheet: Some("S".into()),
+            rows: 1,
+            columns: vec![column("a")],
+            preview: vec![vec![Some("x".into())]],
+            ..Default::default()
+        }]);
+        let before = profile.clone();
+        bound(&mut profile, 3, 10);
+        assert_eq!(profile, before);
     }
 }

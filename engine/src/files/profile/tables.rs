@@ -37,6 +37,7 @@ pub fn read(path: &Path, kind: FileKind) -> Result<Read, String> {
         FileKind::Json => read_json(path, false),
         FileKind::Ndjson => read_json(path, true),
         FileKind::Parquet => {
+            check_parquet_footer(path)?;
             let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
             let frame = ParquetReader::new(file).finish().map_err(|e| format!("not a readable Parquet file: {e}"))?;
             Ok(Read { frame, warnings: vec![] })
@@ -112,6 +113,7 @@ fn first_invalid_utf8(path: &Path) -> Option<u64> {
 }
 
 fn read_json(path: &Path, lines: bool) -> Result<Read, String> {
+    check_json_depth(path, lines)?;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let result = JsonReader::new(file)
         .with_json_format(if lines { JsonFormat::JsonLines } else { JsonFormat::Json })
@@ -122,6 +124,94 @@ fn read_json(path: &Path, lines: bool) -> Result<Read, String> {
         // polars' messages rarely say where; serde_json does, for syntax errors.
         Err(e) => Err(json_syntax_error(path, lines).unwrap_or_else(|| format!("could not read the JSON: {e}"))),
     }
+}
+
+/// The deepest nesting of arrays and objects read from JSON. polars' schema inference recurses
+/// once per level: 200,000 nested arrays in a 400 KB file overflowed its stack.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`], found by one pass over the bytes
+/// (strings and escapes respected) before any parser sees them.
+fn check_json_depth(path: &Path, lines: bool) -> Result<(), String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut offset, mut line) = (0u64, 1u64);
+    loop {
+        let n = file.read(&mut buf).map_err(|e| format!("could not read the file: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    b'\n' => line += 1,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_JSON_DEPTH {
+                        let at = offset + i as u64;
+                        let line = if lines { format!("line {line}, ") } else { String::new() };
+                        return Err(format!(
+                            "the JSON is nested more than {MAX_JSON_DEPTH} levels deep ({line}byte {at}); okrflow reads JSON nested up to {MAX_JSON_DEPTH} levels"
+                        ));
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                b'\n' => {
+                    line += 1;
+                    // Each NDJSON line is a document of its own.
+                    if lines {
+                        depth = 0;
+                    }
+                }
+                _ => {}
+            }
+        }
+        offset += n as u64;
+    }
+}
+
+/// The largest Parquet footer (file metadata) read: a footer declares its own length, and a
+/// file that claims gigabytes of metadata is refused before any of it is allocated.
+pub const MAX_PARQUET_FOOTER: u64 = 64 << 20;
+
+/// Checks the length a Parquet file declares for its footer against the file and the cap.
+fn check_parquet_footer(path: &Path) -> Result<(), String> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    if size < 12 {
+        return Err(format!("not a readable Parquet file: {size} bytes is shorter than its header and footer"));
+    }
+    let mut tail = [0u8; 8];
+    file.seek(std::io::SeekFrom::End(-8)).and_then(|_| file.read_exact(&mut tail)).map_err(|e| e.to_string())?;
+    if &tail[4..] != b"PAR1" {
+        return Err("not a readable Parquet file: it does not end with the PAR1 marker (truncated?)".into());
+    }
+    let declared = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if declared > size - 12 {
+        return Err(format!(
+            "not a readable Parquet file: its footer declares {declared} bytes of metadata but the file has {size} bytes"
+        ));
+    }
+    if declared > MAX_PARQUET_FOOTER {
+        return Err(format!(
+            "the Parquet footer declares {} of metadata; okrflow reads footers up to {}",
+            crate::units::format_bytes(declared),
+            crate::units::format_bytes(MAX_PARQUET_FOOTER)
+        ));
+    }
+    Ok(())
 }
 
 /// Where the JSON (or which JSON line) is malformed, as "line L, column C: …".
@@ -155,7 +245,7 @@ pub fn profile_frame(frame: &DataFrame, sheet: Option<String>, warnings: Vec<Str
     let mut stats = TableStats::new(frame);
     stats.update(frame)?;
     let (rows, columns) = stats.finish();
-    Ok(TableProfile { sheet, rows, columns, preview: preview(frame), warnings })
+    Ok(TableProfile { sheet, rows, columns, preview: preview(frame), warnings, ..Default::default() })
 }
 
 /// Bytes of CSV parsed at a time (plus the rest of a record cut by the block's end).
@@ -270,7 +360,7 @@ fn profile_csv_in_blocks(
         return profile_frame(&DataFrame::empty(), None, vec!["the file has no records".into()]);
     };
     let (rows, columns) = stats.finish();
-    Ok(TableProfile { sheet: None, rows, columns, preview: first_rows, warnings })
+    Ok(TableProfile { sheet: None, rows, columns, preview: first_rows, warnings, ..Default::default() })
 }
 
 /// How many records end in `bytes`, and where the last one ends (just after a newline outside
@@ -368,6 +458,35 @@ pub fn unique_names(raw: impl Iterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_json_is_refused_before_parsing_and_strings_do_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("deep.json");
+        std::fs::write(&deep, format!("{}{}", "[".repeat(200_000), "]".repeat(200_000))).unwrap();
+        let e = check_json_depth(&deep, false).unwrap_err();
+        assert!(e.contains("more than 64 levels") && e.contains("byte 64"), "{e}");
+        let lines = dir.path().join("deep.ndjson");
+        std::fs::write(&lines, format!("{{\"a\": 1}}\n{}\n", "{\"a\":".repeat(100))).unwrap();
+        let e = check_json_depth(&lines, true).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        let fine = dir.path().join("fine.json");
+        std::fs::write(&fine, format!("[{{\"s\": \"{}\\\"]\"}}]", "[{".repeat(100))).unwrap();
+        check_json_depth(&fine, false).unwrap();
+    }
+
+    #[test]
+    fn a_parquet_footer_longer_than_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.parquet");
+        let mut bytes = b"PAR1".to_vec();
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.extend_from_slice(b"PAR1");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = check_parquet_footer(&p).unwrap_err();
+        assert!(e.contains("declares 4294967295 bytes") && e.contains("has 20 bytes"), "{e}");
+    }
 
     #[test]
     fn names_become_unique_and_non_empty() {
