@@ -28,7 +28,8 @@ struct Server {
 impl Server {
     /// Starts `okrflow serve` on a free port over `data`, with a 1 GB profiling memory limit.
     fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_okrflow"))
+        let bin = std::env::var_os("OKRFLOW_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_okrflow").into());
+        let mut child = Command::new(bin)
             .args(["serve", "--addr", "127.0.0.1:0", "--log", "info", "--max-upload-mb", "1000"])
             .args(["--profile-memory-mb", "1000", "--data-dir"])
             .arg(data)

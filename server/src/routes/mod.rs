@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use app::{shell, App};
+use axum::extract::State;
+use axum::response::IntoResponse as _;
 use axum::routing::get;
 use axum::{middleware, Router};
 use http::{HeaderName, Request};
@@ -57,11 +59,23 @@ async fn revalidate_bundle(req: axum::extract::Request, next: middleware::Next) 
     response
 }
 
+/// The bundle from the site root with the whole request, so that revalidation
+/// (`If-Modified-Since`) answers 304; Leptos's file handler passes on only Accept-Encoding.
+async fn serve_bundle(state: &AppState, req: axum::extract::Request) -> axum::response::Response {
+    use tower::ServiceExt as _;
+    let root = state.leptos_options.site_root.to_string();
+    match tower_http::services::ServeDir::new(root).precompressed_gzip().precompressed_br().oneshot(req).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(e) => (http::StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the bundle: {e}")).into_response(),
+    }
+}
+
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
     let routes = route_list();
     let engine = state.engine.clone();
     let options = state.leptos_options.clone();
+    let pages_fallback = leptos_axum::file_and_error_handler::<AppState, _>(shell);
     let pages = Router::<AppState>::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -73,7 +87,16 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(engine.clone()),
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(move |uri: http::Uri, State(state): State<AppState>, req: axum::extract::Request| {
+            let pages = pages_fallback.clone();
+            async move {
+                if uri.path().starts_with("/pkg/") {
+                    serve_bundle(&state, req).await
+                } else {
+                    pages(uri, State(state), req).await
+                }
+            }
+        });
 
     pages
         .layer(middleware::from_fn(revalidate_bundle))

@@ -42,6 +42,12 @@ pub fn admin_auth() -> String {
     basic(ADMIN.0, ADMIN.1)
 }
 
+/// The `okrflow` binary the tests start: cargo's, or `OKRFLOW_TEST_BIN` (a copy of another
+/// build, e.g. while a second checkout shares the target directory).
+pub fn okrflow_bin() -> std::path::PathBuf {
+    std::env::var_os("OKRFLOW_TEST_BIN").map(Into::into).unwrap_or_else(|| env!("CARGO_BIN_EXE_okrflow").into())
+}
+
 /// Starts okrflow as `serve` would, on 127.0.0.1 with a port the system picks.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -52,7 +58,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = ServeConfig::for_tests(dir.path().join("data"));
     // Files are profiled as `serve` does: in child processes of the real binary.
-    config.profiler.program = Some(env!("CARGO_BIN_EXE_okrflow").into());
+    config.profiler.program = Some(okrflow_bin());
     change(&mut config);
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());

@@ -260,12 +260,17 @@ pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
     Ok(listing.finish(bytes))
 }
 
+/// Fills `buf` as far as the reader goes. An error after some bytes ends the fill without
+/// failing: a short gzip whose trailer is wrong fails only at its end, and the counting pass
+/// reports that with the sizes.
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match reader.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(_) if filled > 0 => break,
+            Err(e) => return Err(e),
         }
     }
     Ok(filled)
