@@ -115,7 +115,8 @@ impl Engine {
         let log_store = Arc::new(LogStore::spawn(db.clone(), receiver));
         let checks = Checks::start(db.clone()).await?;
         let sampler = Sampler::spawn(Some(db.clone()));
-        let files = Files::open(db.clone(), &options.data_dir, options.max_upload_bytes, options.profiler.clone()).await?;
+        let files =
+            Files::open(db.clone(), &options.data_dir, options.max_upload_bytes, options.profiler.clone()).await?;
         let started = Instant::now();
         let components = Registry::default();
         components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));

@@ -177,7 +177,8 @@ impl ServeConfig {
             max_upload_bytes: args.max_upload_mb * 1_000_000,
             profiler: okrflow_engine::files::ProfilerConfig {
                 program: Some(
-                    std::env::current_exe().map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
+                    std::env::current_exe()
+                        .map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
                 ),
                 limits: args.profiling.limits(),
             },

@@ -601,7 +601,8 @@ async fn archives_that_lie_about_their_sizes_are_flagged() {
     assert_eq!(d["profile"]["Archive"]["entries"][0]["size"], 10, "the declared size is listed: {d}");
     let notes = d["profile"]["Archive"]["notes"].to_string();
     assert!(
-        notes.contains("'zeros.bin'") && (notes.contains("decompresses to more") || notes.contains("does not decompress")),
+        notes.contains("'zeros.bin'")
+            && (notes.contains("decompresses to more") || notes.contains("does not decompress")),
         "{notes}"
     );
 

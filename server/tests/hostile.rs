@@ -50,9 +50,11 @@ impl Server {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("okrflow logs its address within 30 s");
+            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("okrflow did not log its address within 30 s");
+            };
             if let Some(i) = line.find("listening on http://") {
                 let addr = line[i + "listening on http://".len()..].trim().to_string();
                 // Keep draining its log so it never blocks on a full pipe.
@@ -89,7 +91,11 @@ impl Drop for Server {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(120))).build().into()
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
 }
 
 fn get_json(server: &Server, path: &str) -> (u16, Value, usize) {
@@ -154,8 +160,11 @@ impl Watch {
         let (url, pid) = (server.url("/healthz"), server.child.id());
         let (s, w) = (stop.clone(), worst.clone());
         let thread = std::thread::spawn(move || {
-            let agent: ureq::Agent =
-                ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().into();
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build()
+                .into();
             while !s.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 let ok = agent.get(&url).call().map(|r| r.status().as_u16() == 200).unwrap_or(false);
@@ -327,9 +336,8 @@ fn hostile_files_fail_or_stay_bounded_and_the_server_lives_on() {
     cut.write_all(head.as_bytes()).unwrap();
     cut.write_all(&b"1,2\n".repeat(100_000)).unwrap();
     let files_dir = data.join("files");
-    let has_part = || {
-        std::fs::read_dir(&files_dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".part"))
-    };
+    let has_part =
+        || std::fs::read_dir(&files_dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".part"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !has_part() {
         assert!(Instant::now() < deadline, "the cut-off upload never reached the disk");

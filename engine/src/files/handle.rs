@@ -8,8 +8,8 @@ use std::sync::Arc;
 use futures::Stream;
 
 use super::profiler::{Profiler, ProfilerConfig};
-use super::sandbox::{self, ChildOutcome, Envelope, Job, ProfileLimits};
 use super::records::{self, NewFile};
+use super::sandbox::{self, ChildOutcome, Envelope, Job, ProfileLimits};
 use super::store::{self, WriteError};
 use super::{
     convert, names, ColumnWindow, Conversion, FileDetail, FileKind, FilePage, FileQuery, FileRef, FileTotals, FileView,
@@ -293,11 +293,13 @@ impl Files {
                     ChildOutcome::Died(why) => Err(convert::ConvertError::Output(why)),
                 }
             }
-            None => tokio::task::spawn_blocking(move || {
-                convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out)
-            })
-            .await
-            .unwrap_or_else(|e| Err(convert::ConvertError::Output(format!("the conversion stopped unexpectedly: {e}")))),
+            None => {
+                tokio::task::spawn_blocking(move || convert::convert(&src_path, kind, sheet.as_deref(), to, &dir, &out))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(convert::ConvertError::Output(format!("the conversion stopped unexpectedly: {e}")))
+                    })
+            }
         }
         .map_err(|e| {
             let what = format!("'{}' could not be converted to {}", source.name, to.label());

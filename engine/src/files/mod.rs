@@ -30,11 +30,11 @@ pub mod store;
 
 #[cfg(feature = "runtime")]
 pub use handle::{Download, FileError, Files, DEFAULT_MAX_UPLOAD_BYTES};
+pub use kind::FileKind;
 #[cfg(feature = "runtime")]
 pub use profiler::ProfilerConfig;
 #[cfg(feature = "runtime")]
 pub use sandbox::ProfileLimits;
-pub use kind::FileKind;
 
 use serde::{Deserialize, Serialize};
 

@@ -219,11 +219,12 @@ pub async fn claim(db: &Database, id: &str) -> Result<Option<(FileKind, u32)>, s
 /// Puts a file being profiled back in the queue for another attempt (its process died);
 /// false if it is no longer being profiled.
 pub async fn retry(db: &Database, id: &str, reason: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE files SET status = 'queued', status_message = ? WHERE id = ? AND status = 'profiling'")
-        .bind(reason)
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    let done =
+        sqlx::query("UPDATE files SET status = 'queued', status_message = ? WHERE id = ? AND status = 'profiling'")
+            .bind(reason)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 

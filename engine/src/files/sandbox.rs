@@ -50,7 +50,12 @@ impl Default for ProfileLimits {
 pub enum Job {
     Profile,
     /// Convert into `<dir>/<id>` (through `<id>.part`), an Excel `sheet` or the first.
-    Convert { to: Conversion, sheet: Option<String>, dir: PathBuf, id: String },
+    Convert {
+        to: Conversion,
+        sheet: Option<String>,
+        dir: PathBuf,
+        id: String,
+    },
 }
 
 /// How a job in a child process ended.
@@ -69,7 +74,11 @@ pub enum ChildOutcome {
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub enum Envelope {
     Profile(Profile),
-    Converted { bytes: u64, sha256: String, sheet: Option<String> },
+    Converted {
+        bytes: u64,
+        sha256: String,
+        sheet: Option<String>,
+    },
     /// The file could not be read as asked: the caller's to fix.
     Failed(String),
     /// The output could not be written: the server's.
@@ -218,7 +227,8 @@ pub fn child_main(path: &Path, kind: FileKind, job: Job, limits: &ProfileLimits)
                 }
                 Err(message) => Envelope::Failed(message),
             },
-            Job::Convert { to, sheet, dir, id } => match convert::convert(&path, kind, sheet.as_deref(), to, &dir, &id) {
+            Job::Convert { to, sheet, dir, id } => match convert::convert(&path, kind, sheet.as_deref(), to, &dir, &id)
+            {
                 Ok(out) => Envelope::Converted { bytes: out.bytes, sha256: out.sha256, sheet: out.sheet },
                 Err(convert::ConvertError::Input(message)) => Envelope::Failed(message),
                 Err(convert::ConvertError::Output(message)) => Envelope::WriteFailed(message),
@@ -227,11 +237,9 @@ pub fn child_main(path: &Path, kind: FileKind, job: Job, limits: &ProfileLimits)
     )?;
     let envelope = match worker.join() {
         Ok(envelope) => envelope,
-        Err(panic) => Envelope::Failed(format!(
-            "the {} parser stopped unexpectedly: {}",
-            kind.description(),
-            panic_text(&panic)
-        )),
+        Err(panic) => {
+            Envelope::Failed(format!("the {} parser stopped unexpectedly: {}", kind.description(), panic_text(&panic)))
+        }
     };
     let line = serde_json::to_string(&envelope).map_err(std::io::Error::other)?;
     use std::io::Write as _;
@@ -287,7 +295,10 @@ mod tests {
     fn a_child_that_ran_out_of_memory_is_explained_as_the_limit() {
         let status = std::process::ExitStatus::from_raw(libc::SIGABRT);
         let outcome = explain(status, b"", "memory allocation of 550000000000 bytes failed\n", &limits());
-        assert_eq!(outcome, ChildOutcome::Limit("needed more than the 200.0 MB of memory allowed for profiling".into()));
+        assert_eq!(
+            outcome,
+            ChildOutcome::Limit("needed more than the 200.0 MB of memory allowed for profiling".into())
+        );
     }
 
     #[test]
@@ -309,7 +320,10 @@ mod tests {
     fn a_finished_child_hands_over_its_profile_or_message() {
         let ok = std::process::ExitStatus::from_raw(0);
         let line = serde_json::to_vec(&Envelope::Failed("invalid JSON: line 2".into())).unwrap();
-        assert_eq!(explain(ok, &line, "", &limits()), ChildOutcome::Done(Envelope::Failed("invalid JSON: line 2".into())));
+        assert_eq!(
+            explain(ok, &line, "", &limits()),
+            ChildOutcome::Done(Envelope::Failed("invalid JSON: line 2".into()))
+        );
         let p = Profile::Text { lines: 3, words: 4, encoding: "UTF-8".into() };
         let line = serde_json::to_vec(&Envelope::Profile(p.clone())).unwrap();
         assert_eq!(explain(ok, &line, "", &limits()), ChildOutcome::Done(Envelope::Profile(p)));

@@ -181,8 +181,9 @@ async fn detail(
 ) -> Result<Response, ApiError> {
     let Query(p) = params.map_err(|e| bad_request(format!("the query string is not valid: {}", e.body_text())))?;
     let defaults = ColumnWindow::default();
-    let window = ColumnWindow::new(p.columns_offset.unwrap_or(defaults.offset), p.columns_limit.unwrap_or(defaults.limit))
-        .map_err(bad_request)?;
+    let window =
+        ColumnWindow::new(p.columns_offset.unwrap_or(defaults.offset), p.columns_limit.unwrap_or(defaults.limit))
+            .map_err(bad_request)?;
     Ok(Json(state.engine.files().detail(&id, window).await?).into_response())
 }
 

@@ -225,7 +225,11 @@ pub fn profile_gz(path: &Path) -> Result<ArchiveProfile, String> {
     // The trailer is the sender's word: decompress (counting, keeping nothing) up to the cap
     // to see whether it holds.
     let limit = bytes.saturating_mul(MAX_EXPANSION).clamp(1 << 20, MAX_DECOMPRESSED);
-    let mut counted = Capped { inner: flate2::read::MultiGzDecoder::new(File::open(path).map_err(|e| e.to_string())?), read: 0, limit };
+    let mut counted = Capped {
+        inner: flate2::read::MultiGzDecoder::new(File::open(path).map_err(|e| e.to_string())?),
+        read: 0,
+        limit,
+    };
     let outcome = std::io::copy(&mut counted, &mut std::io::sink());
     let (size, note) = match outcome {
         Ok(actual) if actual % (1u64 << 32) == declared => (actual, None),

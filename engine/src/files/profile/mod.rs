@@ -129,7 +129,6 @@ mod tests {
         assert_eq!(t.preview[0][1].as_deref(), Some(format!("{}…", "é".repeat(10)).as_str()));
         assert!(t.warnings[0].contains("5 columns; the first 3"), "{:?}", t.warnings);
         assert!(t.warnings[1].contains("longer than 10 characters"), "{:?}", t.warnings);
-
     }
 
     #[test]
