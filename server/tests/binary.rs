@@ -18,6 +18,8 @@ fn okrflow() -> Command {
         "LEPTOS_SITE_ADDR",
         "OKRFLOW_ADMIN_PASSWORD",
         "OKRFLOW_METRICS_PUBLIC",
+        "OKRFLOW_PUBLIC_URL",
+        "OKRFLOW_MAX_CONNECTIONS",
     ] {
         cmd.env_remove(var);
     }
@@ -238,4 +240,17 @@ fn a_flood_of_anonymous_denials_adds_a_bounded_number_of_warnings_and_no_errors(
     let denials: Vec<_> = stored.iter().filter(|e| e.message.contains("denied")).collect();
     assert!(!denials.is_empty(), "denials are still logged: {stored:#?}");
     assert!(stored.len() <= 25, "{} stored rows for 200 denials: {stored:#?}", stored.len());
+}
+
+#[test]
+fn a_bad_public_url_or_connection_cap_exits_2_naming_the_flag() {
+    for (args, says) in [
+        (&["serve", "--public-url", "ftp://okr.example.com"][..], "http or https"),
+        (&["serve", "--public-url", "https://okr.example.com/okrflow"][..], "without a path"),
+        (&["serve", "--max-connections", "0"][..], "--max-connections"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
 }

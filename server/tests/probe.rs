@@ -399,3 +399,23 @@ async fn numbers_out_of_range_are_a_400_naming_the_parameter() {
     }
     app.stop().await.unwrap();
 }
+
+/// Finding 7, with `--public-url`: the named origin replaces the bound address.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_public_url_only_that_origin_may_change_things() {
+    let url = okrflow_server::origin::Origin::parse("https://okr.example.com").unwrap();
+    let app = common::spawn_app_with(|c| c.public_url = Some(url)).await;
+    let form = [("username", "admin"), ("password", ADMIN.1)];
+    let ok = post_form(&app, "/api/login", &["Origin: https://okr.example.com".into()], &form).await;
+    assert!(ok.status < 400 && ok.session_cookie().is_some(), "{} {}", ok.status, ok.body);
+    for origin in ["http://okr.example.com".to_string(), format!("http://{}", app.addr)] {
+        let refused = post_form(&app, "/api/login", &[format!("Origin: {origin}")], &form).await;
+        assert_eq!(refused.status, 403, "Origin {origin}: {}", refused.body);
+        assert!(
+            refused.body.contains("https://okr.example.com"),
+            "the message names the expected origin: {}",
+            refused.body
+        );
+    }
+    app.stop().await.unwrap();
+}
