@@ -268,9 +268,22 @@ async fn other_spellings_of_a_path_redirect_to_the_canonical_one() {
         assert!(!reply.body.contains("new-user-form"), "{spelling} shows the admin page to a viewer");
     }
     // Server functions too: the redirect keeps the method (308).
-    let reply = post_form(&app, "/api/list_users/", &[viewer.clone()], &[]).await;
+    let reply = post_form(&app, "/api/list_users/", std::slice::from_ref(&viewer), &[]).await;
     assert_eq!(reply.status, 308, "{}", reply.head);
     assert_eq!(reply.header("location"), Some("/api/list_users"));
+
+    // A spelling the router does not redirect (letter case) still gets the stricter rule.
+    for spelling in ["/ADMIN/USERS", "/Admin/Users", "/admin/%55sers"] {
+        let reply = request(&app, "GET", spelling, &[viewer.clone(), html.clone()]).await;
+        assert!(matches!(reply.status, 308 | 403 | 404), "{spelling}: {}", reply.head);
+        assert!(!reply.body.contains("new-user-form"), "{spelling} shows the admin page to a viewer");
+        if reply.status == 308 {
+            let next = reply.header("location").unwrap().to_string();
+            let reply = request(&app, "GET", &next, &[viewer.clone(), html.clone()]).await;
+            assert!(matches!(reply.status, 403 | 404), "{next}: {}", reply.head);
+            assert!(!reply.body.contains("new-user-form"), "{next} shows the admin page to a viewer");
+        }
+    }
 
     // The canonical paths keep their rules.
     let refused = request(&app, "GET", "/admin/users", &[viewer.clone(), html.clone()]).await;
@@ -326,7 +339,7 @@ async fn a_password_change_or_reset_ends_the_users_api_tokens() {
     let app = spawn_app().await;
     app.create_user("vic", PASSWORD, Role::Viewer).await;
     let token = auth(&bearer_for(&app, "vic", "laptop").await);
-    assert_eq!(post_form(&app, "/api/list_tokens", &[token.clone()], &[]).await.status, 200);
+    assert_eq!(post_form(&app, "/api/list_tokens", std::slice::from_ref(&token), &[]).await.status, 200);
 
     let session = login(&app, "vic", PASSWORD).await.session_cookie().expect("logged in");
     let changed = post_form(
@@ -342,7 +355,7 @@ async fn a_password_change_or_reset_ends_the_users_api_tokens() {
 
     // An admin's reset ends them too.
     let token = auth(&bearer_for(&app, "vic", "ci").await);
-    assert_eq!(post_form(&app, "/api/list_tokens", &[token.clone()], &[]).await.status, 200);
+    assert_eq!(post_form(&app, "/api/list_tokens", std::slice::from_ref(&token), &[]).await.status, 200);
     let vic = users::find(app.engine.db(), "vic").await.unwrap().unwrap();
     let reset = post_form(
         &app,
@@ -374,16 +387,20 @@ async fn numbers_out_of_range_are_a_400_naming_the_parameter() {
             let reply = post_form(
                 &app,
                 "/api/list_logs",
-                &[admin.clone()],
+                std::slice::from_ref(&admin),
                 &[("source", source), ("text", ""), ("after_id", after)],
             )
             .await;
             assert_eq!(reply.status, 400, "{source} after_id={after}: {}", reply.body);
             assert!(reply.body.contains("after_id") && reply.body.contains("9223372036854775807"), "{}", reply.body);
         }
-        let fine =
-            post_form(&app, "/api/list_logs", &[admin.clone()], &[("source", source), ("text", ""), ("after_id", "5")])
-                .await;
+        let fine = post_form(
+            &app,
+            "/api/list_logs",
+            std::slice::from_ref(&admin),
+            &[("source", source), ("text", ""), ("after_id", "5")],
+        )
+        .await;
         assert_eq!(fine.status, 200, "{}", fine.body);
     }
     for (path, form) in [
@@ -393,7 +410,7 @@ async fn numbers_out_of_range_are_a_400_naming_the_parameter() {
         ("/api/revoke_token", vec![("id", "-1")]),
         ("/api/remove_service_check", vec![("id", "0")]),
     ] {
-        let reply = post_form(&app, path, &[admin.clone()], &form).await;
+        let reply = post_form(&app, path, std::slice::from_ref(&admin), &form).await;
         assert_eq!(reply.status, 400, "{path} {form:?}: {}", reply.body);
         assert!(reply.body.contains("id must be 1 to 9223372036854775807"), "{path}: {}", reply.body);
     }
