@@ -48,10 +48,13 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Requests that last by design: the live metrics stream, and file uploads and downloads
-/// (their size, not the server, decides how long they take).
+/// Requests that last by design: the live metrics stream, and file uploads, downloads and
+/// conversions (their size, not the server, decides how long they take; a conversion cut off
+/// would leave its output unrecorded).
 pub fn is_long_lived(path: &str) -> bool {
-    path == <app::live::StreamMetrics as leptos::server_fn::ServerFn>::PATH
+    use leptos::server_fn::ServerFn;
+    path == <app::live::StreamMetrics as ServerFn>::PATH
+        || path == <app::pages::files::ConvertFile as ServerFn>::PATH
         || path == "/api/v1/files"
         || path.starts_with("/api/v1/files/")
 }
@@ -163,6 +166,7 @@ mod tests {
         assert!(is_long_lived("/api/stream_metrics"));
         assert!(is_long_lived("/api/v1/files"));
         assert!(is_long_lived("/api/v1/files/abc/content"));
+        assert!(is_long_lived("/api/convert_file"));
         assert!(!is_long_lived("/api/v1/filesystem"));
         assert!(!is_long_lived("/api/list_logs"));
         assert!(!is_long_lived("/"));
