@@ -65,6 +65,20 @@ pub fn bad_request(message: String) -> ServerFnError {
     fail(StatusCode::BAD_REQUEST, message)
 }
 
+/// A number from a caller, checked against its range: the 400 names the parameter and the
+/// range (SQLite ids and counters are signed 64-bit: a larger number would wrap around).
+pub fn in_range<T: PartialOrd + std::fmt::Display>(name: &str, value: T, min: T, max: T) -> Result<T, ServerFnError> {
+    if value < min || value > max {
+        return Err(bad_request(format!("{name} must be {min} to {max}; got {value}")));
+    }
+    Ok(value)
+}
+
+/// A database id from a caller: 1 to 2^63 - 1.
+pub fn check_id(name: &str, id: i64) -> Result<i64, ServerFnError> {
+    in_range(name, id, 1, i64::MAX)
+}
+
 /// Maps an accounts error to its status: the caller's mistakes are 4xx, the rest 500.
 pub fn account_error(e: AccountError) -> ServerFnError {
     let status = match &e {

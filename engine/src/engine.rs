@@ -1,6 +1,7 @@
 //! [`Engine`]: the one handle that the web server, its server functions and (later) workers
 //! share. It owns the data directory, the database, the log store, the metrics sampler, the
-//! external checks and the registry of components, and answers "how is the system doing".
+//! external checks, the accounts' housekeeping and the registry of components, and answers
+//! "how is the system doing".
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use crate::monitoring::{ServiceKind, ServiceView};
 /// Every page shows the status pill (and the overview shows it again): one measurement serves
 /// all of them for this long, instead of a database ping per render. `/readyz` always pings.
 const STATUS_TTL: Duration = Duration::from_secs(1);
+/// How often the audit log and expired sessions are pruned (and once at start).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
 /// Where the engine keeps its state.
 #[derive(Clone, Debug)]
@@ -80,6 +83,8 @@ struct Inner {
     components: Registry,
     files: Files,
     started: Instant,
+    /// The pruning task of the audit log and sessions; aborted at shutdown.
+    housekeeping: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The last measured components and when.
     status_cache: std::sync::Mutex<Option<(Instant, Vec<ComponentHealth>)>>,
 }
@@ -122,6 +127,7 @@ impl Engine {
         components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));
         components.register(Arc::new(LogStoreComponent { store: log_store.clone(), started }));
         components.register(Arc::new(SamplerComponent { sampler: sampler.clone(), started }));
+        let housekeeping = std::sync::Mutex::new(Some(spawn_housekeeping(db.clone())));
         tracing::info!(database = %db.url(), data_dir = %options.data_dir.display(), "engine started");
         let inner = Inner {
             data_dir: options.data_dir,
@@ -134,6 +140,7 @@ impl Engine {
             components,
             files,
             started,
+            housekeeping,
             status_cache: std::sync::Mutex::new(None),
         };
         Ok((Engine { inner: Arc::new(inner) }, first_admin))
@@ -317,9 +324,35 @@ impl Engine {
     /// Flushes the log store and closes the database. Call once, after the server has stopped.
     pub async fn shutdown(&self) {
         self.begin_shutdown();
+        let housekeeping = self.inner.housekeeping.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(task) = housekeeping {
+            task.abort();
+            let _ = task.await;
+        }
         self.inner.log_store.shutdown().await;
         self.inner.db.close().await;
     }
+}
+
+/// Prunes the audit log (by age and count, like the stored logs) and expired sessions, at start
+/// and then every [`HOUSEKEEPING_EVERY`]: without it both tables grow with every login attempt.
+fn spawn_housekeeping(db: Database) -> tokio::task::JoinHandle<()> {
+    use crate::accounts::{audit, sessions};
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+        loop {
+            every.tick().await;
+            let now = crate::now_ms();
+            match audit::prune(&db, now - audit::RETENTION.num_milliseconds(), audit::MAX_ROWS).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "pruned the audit log"),
+                Err(e) => tracing::error!("pruning the audit log failed: {e}"),
+            }
+            if let Err(e) = sessions::prune_expired(&db, now).await {
+                tracing::error!("pruning expired sessions failed: {e}");
+            }
+        }
+    })
 }
 
 #[cfg(test)]

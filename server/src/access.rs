@@ -1,13 +1,17 @@
 //! The one access layer every request passes: it finds the route's minimum role in the policy
 //! (`app::access::policy`; anything undeclared is denied), identifies the caller (session
 //! cookie, `Authorization: Bearer <token>`, or Basic with a password or token), refuses
-//! cross-site state changes (CSRF), and answers 401, 403 or a redirect to the login page.
+//! cross-site state changes (CSRF: the Origin must be one of okrflow's own public origins), and
+//! answers 401, 403 or a redirect to the login page. Other spellings of a path are first
+//! redirected to the canonical one (see `paths`), so that every rule applies to every spelling.
+//! Refusals are logged as warnings, at most [`DENIALS_LOGGED_PER_MINUTE`] a minute.
 //! The caller and their address are handed on in the request's extensions.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use app::access::{policy, Access};
 use app::server::ClientIp;
@@ -17,29 +21,48 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use http::{header, HeaderMap, Method, StatusCode};
 use okrflow_engine::accounts::audit::{self, Outcome};
+use okrflow_engine::accounts::names::UserName;
 use okrflow_engine::accounts::{tokens, users, AccountError, AuthMethod, Principal, Role};
 use okrflow_engine::{now_ms, Engine};
 
-/// What the layer needs: the rules, the engine, and where static files live.
+use crate::origin::PublicOrigins;
+
+/// Refusals logged per minute at most; the rest are counted in one line at the next minute.
+/// Anyone can cause refusals, and the stored logs keep a bounded number of rows: a flood of
+/// them must not push out the errors people need to see.
+pub const DENIALS_LOGGED_PER_MINUTE: u32 = 10;
+
+/// What the layer needs: the rules, the engine, where static files live, and okrflow's own
+/// origins for the CSRF check.
 #[derive(Clone)]
 pub struct AccessControl {
     rules: Arc<HashMap<String, Access>>,
     engine: Engine,
     site_root: PathBuf,
+    origins: Arc<PublicOrigins>,
+    denials: Arc<DenialLog>,
 }
 
 impl AccessControl {
-    pub fn new(engine: Engine, site_root: PathBuf, metrics_public: bool) -> AccessControl {
+    pub fn new(engine: Engine, site_root: PathBuf, metrics_public: bool, origins: PublicOrigins) -> AccessControl {
         let mut rules: HashMap<String, Access> = policy().into_iter().collect();
         if metrics_public {
             rules.insert("/metrics".into(), Access::Anonymous);
         }
-        AccessControl { rules: Arc::new(rules), engine, site_root }
+        AccessControl {
+            rules: Arc::new(rules),
+            engine,
+            site_root,
+            origins: Arc::new(origins),
+            denials: Arc::new(DenialLog::default()),
+        }
     }
 
     /// The rule for a request: its matched route's, or for the fallback, anonymous for a file
     /// that exists in the site root (the browser bundle, the icon) and viewer for anything else
-    /// (the 404 page).
+    /// (the 404 page) — or, should the path still spell a declared route in another way (other
+    /// letter case, percent-escapes), that route's rule if it is stricter, because the page's
+    /// router might render it.
     /// A rule keyed "METHOD route" (REST routes whose methods need different roles) wins over
     /// one keyed by the route alone; HEAD follows GET.
     pub fn rule(&self, method: &Method, matched: Option<&str>, path: &str) -> Option<Access> {
@@ -47,7 +70,15 @@ impl AccessControl {
         match matched {
             Some(route) => self.rules.get(&format!("{method} {route}")).or_else(|| self.rules.get(route)).copied(),
             None if self.is_static_file(path) => Some(Access::Anonymous),
-            None => Some(Access::AtLeast(Role::Viewer)),
+            None => {
+                let fallback = Access::AtLeast(Role::Viewer);
+                let spelled = percent_encoding::percent_decode_str(path).decode_utf8_lossy().to_lowercase();
+                let declared = self.rules.iter().find(|(route, _)| route.to_lowercase() == spelled).map(|(_, a)| *a);
+                Some(match declared {
+                    Some(Access::AtLeast(role)) if role > Role::Viewer => Access::AtLeast(role),
+                    _ => fallback,
+                })
+            }
         }
     }
 
@@ -61,6 +92,52 @@ impl AccessControl {
     /// Every route this layer knows a rule for (for tests and diagnostics).
     pub fn declared(&self) -> impl Iterator<Item = (&String, &Access)> {
         self.rules.iter()
+    }
+}
+
+/// Counts refusals and logs at most [`DENIALS_LOGGED_PER_MINUTE`] of them a minute.
+#[derive(Default)]
+struct DenialLog {
+    window: Mutex<DenialWindow>,
+}
+
+#[derive(Default)]
+struct DenialWindow {
+    started: Option<Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl DenialLog {
+    /// Logs one refusal as a warning, unless this minute's share is used up.
+    fn note(&self, status: StatusCode, method: &Method, path: &str, ip: &str, message: &str) {
+        let now = Instant::now();
+        let (log, suppressed_before) = {
+            let mut w = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut suppressed_before = 0;
+            if w.started.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60)) {
+                suppressed_before = std::mem::take(&mut w.suppressed);
+                *w = DenialWindow { started: Some(now), logged: 0, suppressed: 0 };
+            }
+            let log = w.logged < DENIALS_LOGGED_PER_MINUTE;
+            if log {
+                w.logged += 1;
+            } else {
+                w.suppressed += 1;
+            }
+            (log, suppressed_before)
+        };
+        if suppressed_before > 0 {
+            tracing::warn!(
+                suppressed = suppressed_before,
+                "{suppressed_before} more denials suppressed in the last minute"
+            );
+        }
+        if log {
+            // The path is the caller's: keep the line short.
+            let path = audit::bounded(path, 200);
+            tracing::warn!(status = status.as_u16(), %method, path = %path, ip, "access denied: {message}");
+        }
     }
 }
 
@@ -154,17 +231,25 @@ async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Resul
             tokens::verify(db, &token, now).await.map_err(internal)?.map(Some).ok_or_else(bad_token)
         }
         Credentials::Basic { user, secret } if secret.starts_with(tokens::PREFIX) => {
-            // MLflow's client sends a token as the password; the user name must be its owner's.
+            // MLflow's client sends a token as the password; the user name, if any, must be its
+            // owner's.
+            let user = match user.trim() {
+                "" => None,
+                _ => Some(user_name(&user)?),
+            };
             match tokens::verify(db, &secret, now).await.map_err(internal)? {
-                Some(p) if p.username.eq_ignore_ascii_case(&user) || user.is_empty() => Ok(Some(p)),
+                Some(p) if user.as_ref().is_none_or(|u| p.username.to_ascii_lowercase() == u.key()) => Ok(Some(p)),
                 _ => Err(bad_token()),
             }
         }
         Credentials::Basic { user, secret } => {
+            // The same normalisation as the login form, before the limiter counts the name or
+            // the audit log stores it.
+            let user = user_name(&user)?;
             let limiter = ac.engine.login_limiter();
             let started = std::time::Instant::now();
             if let Err(message) = limiter.check(&user, ip, started) {
-                record(ac, "anonymous", "login.failed", &user, ip, Outcome::Denied, &message).await;
+                record(ac, "anonymous", "login.failed", user.as_str(), ip, Outcome::Denied, &message).await;
                 return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, message));
             }
             match users::authenticate(db, &user, &secret).await {
@@ -174,13 +259,19 @@ async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Resul
                 }
                 Err(AccountError::BadCredentials) => {
                     limiter.record_failure(&user, ip, started);
-                    record(ac, "anonymous", "login.failed", &user, ip, Outcome::Failed, "Basic authentication").await;
+                    let name = user.as_str();
+                    record(ac, "anonymous", "login.failed", name, ip, Outcome::Failed, "Basic authentication").await;
                     Err(Refusal::new(StatusCode::UNAUTHORIZED, "wrong username or password"))
                 }
                 Err(e) => Err(internal(e)),
             }
         }
     }
+}
+
+/// A Basic user name, normalised; a malformed one is the caller's mistake (400).
+fn user_name(raw: &str) -> Result<UserName, Refusal> {
+    UserName::parse(raw).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("Basic credentials: {e}")))
 }
 
 async fn record(ac: &AccessControl, actor: &str, action: &str, target: &str, ip: &str, outcome: Outcome, detail: &str) {
@@ -192,16 +283,21 @@ fn is_state_changing(method: &Method) -> bool {
 }
 
 /// CSRF: a state-changing request that a browser could have been tricked into sending (it
-/// carries the session cookie, or it is the login itself) must come from this site. Browsers
-/// send `Origin` on every such POST; `Sec-Fetch-Site` covers the rest.
-fn check_same_origin(headers: &HeaderMap) -> Result<(), String> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-        return if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+/// carries the session cookie, or it is the login itself) must come from this site: its
+/// `Origin` (scheme, host and port) must be one of okrflow's own public origins. Browsers
+/// send `Origin` on every such POST; `Sec-Fetch-Site` covers the rest. The request's Host
+/// header plays no part: the client chooses it.
+fn check_same_origin(headers: &HeaderMap, origins: &PublicOrigins) -> Result<(), String> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        return if origins.allows(&origin) {
             Ok(())
         } else {
-            Err(format!("cross-site request refused: Origin '{origin}' is not this site ({host})"))
+            let origin = audit::bounded(&origin, 100);
+            Err(format!(
+                "cross-site request refused: Origin '{origin}' is not this site ({}); set --public-url to the address people use",
+                origins.describe()
+            ))
         };
     }
     match headers.get("sec-fetch-site").and_then(|s| s.to_str().ok()) {
@@ -245,71 +341,117 @@ fn forbidden_page(message: &str) -> Response {
     response
 }
 
+/// Another spelling of a path (`/admin/users/`, `/admin/./users`) is sent to the canonical one
+/// with 308, which keeps the method and body; the query goes along unchanged.
+fn canonical_redirect(req: &Request) -> Option<Response> {
+    let canonical = crate::paths::canonical(req.uri().path())?;
+    let location = match req.uri().query() {
+        Some(query) => format!("{canonical}?{query}"),
+        None => canonical,
+    };
+    let response = match http::HeaderValue::from_str(&location) {
+        Ok(value) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, value)]).into_response(),
+        // Cannot happen for a path the http crate accepted; refuse rather than guess.
+        Err(_) => Refusal::new(StatusCode::BAD_REQUEST, "the request path is not valid").into_response(""),
+    };
+    Some(response)
+}
+
 /// The middleware.
-pub async fn enforce(State(ac): State<AccessControl>, mut req: Request, next: Next) -> Response {
+pub async fn enforce(State(ac): State<AccessControl>, req: Request, next: Next) -> Response {
+    if let Some(redirect) = canonical_redirect(&req) {
+        return redirect;
+    }
     let path = req.uri().path().to_string();
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
     let method = req.method().clone();
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
+    let response = decide(&ac, req, next, &ip).await;
+    // The layer's own refusals (not a handler's answers, such as a wrong password at login,
+    // which the audit log has).
+    if let Some(DenialReason(message)) = response.extensions().get::<DenialReason>() {
+        ac.denials.note(response.status(), &method, &path, &ip, message);
+    }
+    response
+}
+
+/// Why the layer refused, for its log line.
+#[derive(Clone)]
+struct DenialReason(String);
+
+fn refuse(status: StatusCode, message: impl Into<String>, path: &str) -> Response {
+    let message = message.into();
+    let mut response = Refusal::new(status, message.clone()).into_response(path);
+    response.extensions_mut().insert(DenialReason(message));
+    response
+}
+
+async fn decide(ac: &AccessControl, mut req: Request, next: Next, ip: &str) -> Response {
+    let path = req.uri().path().to_string();
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
+    let method = req.method().clone();
     let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
 
     let Some(rule) = ac.rule(&method, matched.as_deref(), &path) else {
-        tracing::error!(
-            route = matched.as_deref().unwrap_or(&path),
-            "route is not declared in the access policy; denied"
+        // A warning, not an error: anyone can ask for an undeclared method or route.
+        let message = format!(
+            "{method} {} is not open to anyone (not declared in the access policy)",
+            matched.as_deref().unwrap_or(&path)
         );
-        return Refusal::new(
-            StatusCode::FORBIDDEN,
-            "this route is not open to anyone (not declared in the access policy)",
-        )
-        .into_response(&path);
+        return refuse(StatusCode::FORBIDDEN, message, &path);
     };
 
     let creds = match credentials(req.headers()) {
         Ok(c) => c,
-        Err(message) => return Refusal::new(StatusCode::UNAUTHORIZED, message).into_response(&path),
+        Err(message) => return refuse(StatusCode::UNAUTHORIZED, message, &path),
     };
     let by_cookie = matches!(creds, Credentials::Session(_));
-    let principal = match authenticate(&ac, creds, &ip).await {
+    let principal = match authenticate(ac, creds, ip).await {
         Ok(p) => p,
-        Err(refusal) => return refusal.into_response(&path),
+        Err(refusal) => {
+            let status = refusal.status;
+            let mut response = refusal.into_response(&path);
+            if status == StatusCode::UNAUTHORIZED {
+                response.extensions_mut().insert(DenialReason("bad credentials".into()));
+            }
+            return response;
+        }
     };
 
     let state_changing = is_state_changing(&method);
     let is_login = matched.as_deref() == Some(app::pages::login::login_path());
     if state_changing && (by_cookie || is_login) {
-        if let Err(message) = check_same_origin(req.headers()) {
+        if let Err(message) = check_same_origin(req.headers(), &ac.origins) {
             let actor = principal.as_ref().map_or("anonymous", |p| p.username.as_str());
-            record(&ac, actor, "access.denied", &path, &ip, Outcome::Denied, &message).await;
-            return Refusal::new(StatusCode::FORBIDDEN, message).into_response(&path);
+            record(ac, actor, "access.denied", &path, ip, Outcome::Denied, &message).await;
+            return refuse(StatusCode::FORBIDDEN, message, &path);
         }
     }
 
     if !rule.allows(principal.as_ref().map(|p| p.role)) {
         return match (&principal, rule) {
             (None, _) if wants_page(&method, &path, req.headers()) => login_redirect(&path_and_query),
-            (None, _) => {
-                Refusal::new(StatusCode::UNAUTHORIZED, "log in first, or send an API token").into_response(&path)
-            }
+            (None, _) => refuse(StatusCode::UNAUTHORIZED, "log in first, or send an API token", &path),
             (Some(p), Access::AtLeast(min)) => {
                 let message = format!("this needs the {} role; {} is {}", min.as_str(), p.username, p.role.as_str());
                 if state_changing {
-                    record(&ac, &p.username, "access.denied", &path, &ip, Outcome::Denied, &message).await;
+                    record(ac, &p.username, "access.denied", &path, ip, Outcome::Denied, &message).await;
                 }
                 if wants_page(&method, &path, req.headers()) {
-                    return forbidden_page(&message);
+                    let mut page = forbidden_page(&message);
+                    page.extensions_mut().insert(DenialReason(message));
+                    return page;
                 }
-                Refusal::new(StatusCode::FORBIDDEN, message).into_response(&path)
+                refuse(StatusCode::FORBIDDEN, message, &path)
             }
             (Some(_), Access::Anonymous) => unreachable!("anonymous routes allow everyone"),
         };
     }
 
-    req.extensions_mut().insert(ClientIp(ip));
+    req.extensions_mut().insert(ClientIp(ip.to_string()));
     if let Some(p) = principal {
         req.extensions_mut().insert(p);
     }
@@ -355,11 +497,25 @@ mod tests {
 
     #[test]
     fn same_origin_is_required_for_cookie_writes() {
-        assert!(check_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")])).is_ok());
-        assert!(check_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://evil.example")])).is_err());
-        assert!(check_same_origin(&headers(&[("host", "h"), ("origin", "null")])).is_err());
-        assert!(check_same_origin(&headers(&[("host", "h"), ("sec-fetch-site", "same-origin")])).is_ok());
-        assert!(check_same_origin(&headers(&[("host", "h"), ("sec-fetch-site", "cross-site")])).is_err());
-        assert!(check_same_origin(&headers(&[("host", "h")])).unwrap_err().contains("Origin header"));
+        let origins = PublicOrigins::new(None, "127.0.0.1:3000".parse().unwrap());
+        let check = |pairs: &[(&'static str, &str)]| check_same_origin(&headers(pairs), &origins);
+        assert!(check(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")]).is_ok());
+        assert!(check(&[("host", "127.0.0.1:3000"), ("origin", "http://evil.example")]).is_err());
+        assert!(check(&[("host", "127.0.0.1:3000"), ("origin", "https://127.0.0.1:3000")]).is_err(), "scheme");
+        assert!(check(&[("host", "evil.example"), ("origin", "http://evil.example")]).is_err(), "a forged Host");
+        assert!(check(&[("host", "h"), ("origin", "null")]).is_err());
+        assert!(check(&[("host", "h"), ("sec-fetch-site", "same-origin")]).is_ok());
+        assert!(check(&[("host", "h"), ("sec-fetch-site", "cross-site")]).is_err());
+        assert!(check(&[("host", "h")]).unwrap_err().contains("Origin header"));
+    }
+
+    #[test]
+    fn denials_beyond_the_share_of_a_minute_are_counted_not_logged() {
+        let log = DenialLog::default();
+        for _ in 0..(DENIALS_LOGGED_PER_MINUTE + 5) {
+            log.note(StatusCode::FORBIDDEN, &Method::GET, "/x", "127.0.0.1", "no");
+        }
+        let w = log.window.lock().unwrap();
+        assert_eq!((w.logged, w.suppressed), (DENIALS_LOGGED_PER_MINUTE, 5));
     }
 }

@@ -8,6 +8,9 @@ use clap::Args;
 use okrflow_engine::db::DatabaseUrl;
 use tracing_subscriber::EnvFilter;
 
+use crate::origin::Origin;
+use crate::serve::ConnectionLimits;
+
 /// The default listen address: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_LOG: &str = "info";
@@ -63,6 +66,18 @@ pub struct ServeArgs {
     /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
     pub site_root: PathBuf,
+
+    // Security limits (issue 10), kept together.
+    /// The address people open okrflow at, e.g. https://okr.example.com behind a TLS proxy.
+    /// Browser requests that change something must come from this origin (CSRF). Default:
+    /// http://<the address okrflow binds>, and http://localhost:<port> on loopback.
+    #[arg(long, env = "OKRFLOW_PUBLIC_URL", value_name = "URL", value_parser = Origin::parse)]
+    pub public_url: Option<Origin>,
+
+    /// The most connections served at once; further ones wait until one closes.
+    #[arg(long, env = "OKRFLOW_MAX_CONNECTIONS", default_value_t = 1_024, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 }
 
 /// Limits for profiling an uploaded file, which runs in a child process of its own so that a
@@ -147,6 +162,10 @@ pub struct ServeConfig {
     /// The first admin's password on an empty database (from OKRFLOW_ADMIN_PASSWORD only, never
     /// a flag: command lines are visible to other users).
     pub admin_password: Option<String>,
+    /// `--public-url`; `None` means the bound address (see `origin::PublicOrigins`).
+    pub public_url: Option<Origin>,
+    /// Timeouts and the connection cap.
+    pub limits: ConnectionLimits,
 }
 
 impl ServeConfig {
@@ -183,6 +202,8 @@ impl ServeConfig {
                 limits: args.profiling.limits(),
             },
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
+            public_url: args.public_url,
+            limits: ConnectionLimits { max_connections: args.max_connections as usize, ..Default::default() },
         })
     }
 
@@ -204,6 +225,8 @@ impl ServeConfig {
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),
             admin_password: Some(Self::TEST_ADMIN_PASSWORD.into()),
+            public_url: None,
+            limits: ConnectionLimits::default(),
         }
     }
 }

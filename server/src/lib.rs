@@ -13,13 +13,19 @@
 //! - [`http_metrics`]: Prometheus counters and latency histograms per route and status.
 //! - [`system_metrics`]: the monitoring gauges (machine, okrflow's process, sampler, services).
 //! - [`security_headers`]: CSP fallback, no framing, nosniff, referrer policy on every response.
+//! - [`serve`]: the accept loop: header-read, idle and request timeouts, the connection cap.
+//! - [`origin`]: okrflow's own public origins (`--public-url`), which the CSRF check compares.
+//! - [`paths`]: canonical request paths (other spellings are redirected before the rules).
 
 pub mod access;
 pub mod cli;
 pub mod config;
 pub mod http_metrics;
+pub mod origin;
+pub mod paths;
 pub mod routes;
 pub mod security_headers;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod system_metrics;

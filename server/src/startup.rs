@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 use okrflow_engine::accounts::users::FirstAdmin;
 use okrflow_engine::health::Health;
@@ -20,7 +19,9 @@ use tokio::net::TcpListener;
 use crate::access::AccessControl;
 use crate::config::ServeConfig;
 use crate::http_metrics::HttpMetrics;
+use crate::origin::PublicOrigins;
 use crate::routes;
+use crate::serve::ConnectionLimits;
 use crate::state::AppState;
 
 /// In-flight requests get this long after a shutdown signal before the server stops anyway.
@@ -31,6 +32,7 @@ pub struct Application {
     router: axum::Router,
     engine: Engine,
     addr: SocketAddr,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -75,7 +77,15 @@ impl Application {
             .site_addr(addr)
             .reload_port(reload_port())
             .build();
-        let access = AccessControl::new(engine.clone(), config.site_root.clone(), config.metrics_public);
+        let origins = PublicOrigins::new(config.public_url.as_ref(), addr);
+        if config.public_url.is_none() && addr.ip().is_unspecified() {
+            tracing::warn!(
+                origins = %origins.describe(),
+                "listening on every interface without --public-url: browsers at other addresses cannot log in"
+            );
+        }
+        tracing::info!(origins = %origins.describe(), "accepting browser changes from these origins");
+        let access = AccessControl::new(engine.clone(), config.site_root.clone(), config.metrics_public, origins);
         let metrics = Arc::new(HttpMetrics::new());
         engine.components().register(Arc::new(WebServer {
             addr,
@@ -85,7 +95,7 @@ impl Application {
         }));
         let state = AppState { leptos_options, engine: engine.clone(), metrics, access };
         let router = routes::router(state);
-        Ok(Application { listener, router, engine, addr })
+        Ok(Application { listener, router, engine, addr, limits: config.limits })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -98,7 +108,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops gracefully (see [`GRACE`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, router, engine, addr } = self;
+        let Application { listener, router, engine, addr, limits } = self;
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening beyond loopback: put TLS in front of okrflow before exposing it");
         }
@@ -113,21 +123,13 @@ impl Application {
             closing.begin_shutdown();
             let _ = stopping_tx.send(true);
         };
-        // Leptos streams pages in several writes; without TCP_NODELAY, Nagle's algorithm and the
-        // client's delayed ACK hold each page back by ~40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal);
+        let server = crate::serve::serve(listener, router, limits, signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
             tokio::time::sleep(GRACE).await;
         };
         tokio::select! {
-            result = server => result.context("serving HTTP")?,
+            () = server => {}
             _ = deadline => tracing::warn!("in-flight requests still open after {} s; stopping anyway", GRACE.as_secs()),
         }
         engine.shutdown().await;

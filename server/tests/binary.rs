@@ -18,6 +18,8 @@ fn okrflow() -> Command {
         "LEPTOS_SITE_ADDR",
         "OKRFLOW_ADMIN_PASSWORD",
         "OKRFLOW_METRICS_PUBLIC",
+        "OKRFLOW_PUBLIC_URL",
+        "OKRFLOW_MAX_CONNECTIONS",
     ] {
         cmd.env_remove(var);
     }
@@ -205,4 +207,50 @@ fn sigterm_stops_the_server_gracefully() {
 #[test]
 fn sigint_stops_the_server_gracefully() {
     graceful_stop_on(libc::SIGINT);
+}
+
+/// Finding 6 of the attacker probe (issue 10): anonymous 401s and 403s wrote ERROR rows into the
+/// stored logs, where a flood of them could push out real errors. Denials are warnings now, and
+/// only so many a minute are logged, then one line saying how many more were suppressed.
+#[test]
+fn a_flood_of_anonymous_denials_adds_a_bounded_number_of_warnings_and_no_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _logs) = start_server(dir.path());
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    for i in 0..100 {
+        // A method no rule declares (403), and an admin function without credentials (401).
+        let status = agent.put(&format!("http://{addr}/api/v1/files/{i}")).send("x").unwrap().status();
+        assert_eq!(status, 403);
+        let status = agent.post(&format!("http://{addr}/api/list_users")).send("").unwrap().status();
+        assert_eq!(status, 401);
+    }
+    // SAFETY: kill(2) on our own child's pid with a standard signal; the stop flushes the logs.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stored = runtime.block_on(async {
+        let url = okrflow_engine::db::DatabaseUrl::default_in(dir.path());
+        let db = okrflow_engine::db::Database::connect(&url).await.unwrap();
+        let query = okrflow_engine::logs::LogQuery { limit: 1_000, ..Default::default() };
+        okrflow_engine::logs::store::query(&db, &query).await.unwrap()
+    });
+    let errors: Vec<_> = stored.iter().filter(|e| e.level == okrflow_engine::logs::LogLevel::Error).collect();
+    assert!(errors.is_empty(), "denials are not errors: {errors:#?}");
+    let denials: Vec<_> = stored.iter().filter(|e| e.message.contains("denied")).collect();
+    assert!(!denials.is_empty(), "denials are still logged: {stored:#?}");
+    assert!(stored.len() <= 25, "{} stored rows for 200 denials: {stored:#?}", stored.len());
+}
+
+#[test]
+fn a_bad_public_url_or_connection_cap_exits_2_naming_the_flag() {
+    for (args, says) in [
+        (&["serve", "--public-url", "ftp://okr.example.com"][..], "http or https"),
+        (&["serve", "--public-url", "https://okr.example.com/okrflow"][..], "without a path"),
+        (&["serve", "--max-connections", "0"][..], "--max-connections"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -1,5 +1,5 @@
-//! Account (`/account`): change your password, manage your API tokens (shown once, stored
-//! hashed), and log out everywhere.
+//! Account (`/account`): change your password (which ends your sessions and revokes your API
+//! tokens), manage your API tokens (shown once, stored hashed), and log out everywhere.
 
 use leptos::prelude::*;
 use okrflow_engine::accounts::TokenView;
@@ -17,12 +17,15 @@ pub async fn change_password(current: String, new_password: String, confirm: Str
         return Err(bad_request("the new password and its confirmation differ".into()));
     }
     let engine = engine()?;
-    if let Err(e) = users::change_own_password(engine.db(), me.user_id, &current, &new_password).await {
-        audit(&engine, &me.username, "password.change", &me.username, Outcome::Failed, &e.to_string()).await;
-        return Err(account_error(e));
-    }
-    audit(&engine, &me.username, "password.change", &me.username, Outcome::Ok, "all sessions ended").await;
-    // Changing the password ended every session, this one included.
+    let ended = match users::change_own_password(engine.db(), me.user_id, &current, &new_password).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            audit(&engine, &me.username, "password.change", &me.username, Outcome::Failed, &e.to_string()).await;
+            return Err(account_error(e));
+        }
+    };
+    audit(&engine, &me.username, "password.change", &me.username, Outcome::Ok, &ended.to_string()).await;
+    // Changing the password ended every session, this one included, and revoked the tokens.
     clear_session_cookie();
     leptos_axum::redirect("/login?notice=Password%20changed.%20Sign%20in%20with%20the%20new%20one.");
     Ok(())
@@ -76,6 +79,7 @@ pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     use crate::server::*;
     use okrflow_engine::accounts::{audit::Outcome, tokens, Role};
     let me = require(Role::Viewer)?;
+    let id = check_id("id", id)?;
     let engine = engine()?;
     let name = tokens::revoke(engine.db(), me.user_id, id, now_ms()).await.map_err(account_error)?;
     audit(&engine, &me.username, "token.revoke", &name, Outcome::Ok, "").await;
@@ -144,6 +148,9 @@ pub fn AccountPage() -> impl IntoView {
 
             <section class="panel" aria-labelledby="password-title">
                 <h2 id="password-title">"Change password"</h2>
+                <p class="muted" data-testid="password-note">
+                    "Changing it ends every session of yours, this one included, and revokes all your API tokens: scripts using them need a new token."
+                </p>
                 <ActionForm action=change attr:class="stack narrow">
                     <label class="field">
                         <span>"Current password"</span>

@@ -1,5 +1,5 @@
 //! Administration, for admins only: users (`/admin/users`: create, re-role, disable, reset) and
-//! the audit log (`/admin/audit`: who did what, when, from where, with filters).
+//! the audit log (`/admin/audit`: who did what, when, from where, with filters, a page at a time).
 
 use leptos::prelude::*;
 use okrflow_engine::accounts::{AuditEntry, Role, UserView};
@@ -45,6 +45,7 @@ pub async fn set_user_role(id: i64, role: String) -> Result<UserView, ServerFnEr
     use crate::server::*;
     use okrflow_engine::accounts::{audit::Outcome, users};
     let me = require(Role::Admin)?;
+    let id = check_id("id", id)?;
     let role = parse_role(&role)?;
     let engine = engine()?;
     let user = users::set_role(engine.db(), id, role).await.map_err(account_error)?;
@@ -57,6 +58,7 @@ pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<UserView, Serv
     use crate::server::*;
     use okrflow_engine::accounts::{audit::Outcome, users};
     let me = require(Role::Admin)?;
+    let id = check_id("id", id)?;
     if disabled && id == me.user_id {
         return Err(bad_request("you cannot disable your own account".into()));
     }
@@ -72,15 +74,27 @@ pub async fn reset_user_password(id: i64, password: String) -> Result<(), Server
     use crate::server::*;
     use okrflow_engine::accounts::{audit::Outcome, users};
     let me = require(Role::Admin)?;
+    let id = check_id("id", id)?;
     let engine = engine()?;
     let user = users::get(engine.db(), id).await.map_err(account_error)?;
-    users::set_password(engine.db(), id, &password).await.map_err(account_error)?;
-    audit(&engine, &me.username, "user.reset_password", &user.username, Outcome::Ok, "sessions ended").await;
+    let ended = users::set_password(engine.db(), id, &password).await.map_err(account_error)?;
+    audit(&engine, &me.username, "user.reset_password", &user.username, Outcome::Ok, &ended.to_string()).await;
     Ok(())
 }
 
+/// The most audit entries one call returns.
+pub const AUDIT_PAGE: i64 = 100;
+
+/// One page of the audit log, newest first: at most `limit` entries (1 to [`AUDIT_PAGE`];
+/// default [`AUDIT_PAGE`]) older than `before_id` (the last id of the previous page).
 #[server]
-pub async fn list_audit(actor: String, action: String, outcome: String) -> Result<Vec<AuditEntry>, ServerFnError> {
+pub async fn list_audit(
+    actor: String,
+    action: String,
+    outcome: String,
+    before_id: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<AuditEntry>, ServerFnError> {
     use crate::server::*;
     require(Role::Admin)?;
     for (name, value) in [("actor", &actor), ("action", &action), ("outcome", &outcome)] {
@@ -88,12 +102,14 @@ pub async fn list_audit(actor: String, action: String, outcome: String) -> Resul
             return Err(bad_request(format!("{name} filter is longer than 100 characters")));
         }
     }
+    let before_id = before_id.map(|id| check_id("before_id", id)).transpose()?;
+    let limit = in_range("limit", limit.unwrap_or(AUDIT_PAGE), 1, AUDIT_PAGE)?;
     let query = okrflow_engine::accounts::AuditQuery {
         actor: Some(actor),
         action: Some(action),
         outcome: Some(outcome),
-        before_id: None,
-        limit: 200,
+        before_id,
+        limit: limit as usize,
     };
     okrflow_engine::accounts::audit::query(engine()?.db(), &query).await.map_err(account_error)
 }
@@ -148,8 +164,11 @@ pub fn UsersPage() -> impl IntoView {
                 {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNote error=e/> })}
             </section>
             {move || last_error().map(|e| view! { <ErrorNote error=e/> })}
+            <p class="muted small">
+                "Resetting a password ends every session of that user and revokes their API tokens; they need new ones."
+            </p>
             {move || {
-                reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="notice" role="status">"Password reset; that user's sessions ended."</p> })
+                reset.value().get().and_then(|r| r.ok()).map(|_| view! { <p class="notice" role="status">"Password reset; that user's sessions ended and their API tokens were revoked."</p> })
             }}
             <Transition fallback=|| view! { <p class="loading">"Loading users…"</p> }>
                 {move || {
@@ -242,25 +261,32 @@ pub fn AuditPage() -> impl IntoView {
     let actor = RwSignal::new(String::new());
     let action = RwSignal::new(String::new());
     let outcome = RwSignal::new(String::new());
+    // The page shown: the newest (None) or the one older than this id.
+    let before = RwSignal::new(None::<i64>);
     let refresh = crate::refresh::use_refresh();
     let entries = Resource::new(
-        move || (actor.get(), action.get(), outcome.get(), refresh.get()),
-        |(actor, action, outcome, _)| list_audit(actor, action, outcome),
+        move || (actor.get(), action.get(), outcome.get(), before.get(), refresh.get()),
+        |(actor, action, outcome, before, _)| list_audit(actor, action, outcome, before, Some(AUDIT_PAGE)),
     );
+    // A new filter starts again from the newest entries.
+    let filter = move |signal: RwSignal<String>, value: String| {
+        before.set(None);
+        signal.set(value);
+    };
     view! {
         <div class="page audit">
             <form class="toolbar" role="search" on:submit=|ev| ev.prevent_default()>
                 <label class="field">
                     <span>"Who"</span>
-                    <input type="search" placeholder="username" on:input=move |ev| actor.set(event_target_value(&ev))/>
+                    <input type="search" placeholder="username" on:input=move |ev| filter(actor, event_target_value(&ev))/>
                 </label>
                 <label class="field">
                     <span>"Action (prefix)"</span>
-                    <input type="search" placeholder="login, user., token." on:input=move |ev| action.set(event_target_value(&ev))/>
+                    <input type="search" placeholder="login, user., token." on:input=move |ev| filter(action, event_target_value(&ev))/>
                 </label>
                 <label class="field">
                     <span>"Outcome"</span>
-                    <select on:change=move |ev| outcome.set(event_target_value(&ev))>
+                    <select on:change=move |ev| filter(outcome, event_target_value(&ev))>
                         <option value="">"Any"</option>
                         <option value="ok">"ok"</option>
                         <option value="failed">"failed"</option>
@@ -276,7 +302,28 @@ pub fn AuditPage() -> impl IntoView {
                             Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                             Ok(list) if list.is_empty() => view! { <p class="muted">"No entries match."</p> }.into_any(),
                             Ok(list) => {
+                                // A full page may have older entries behind it.
+                                let older = list.last().map(|e| e.id).filter(|_| list.len() as i64 == AUDIT_PAGE);
                                 view! {
+                                    <nav class="toolbar" aria-label="Audit pages">
+                                        <button
+                                            type="button"
+                                            class="button small"
+                                            disabled=move || before.get().is_none()
+                                            on:click=move |_| before.set(None)
+                                        >
+                                            "Newest"
+                                        </button>
+                                        <button
+                                            type="button"
+                                            class="button small"
+                                            data-testid="audit-older"
+                                            disabled=older.is_none()
+                                            on:click=move |_| before.set(older)
+                                        >
+                                            "Older"
+                                        </button>
+                                    </nav>
                                     <div class="table-scroll">
                                         <table class="table" data-testid="audit-table">
                                             <TableHead columns=&["Time (UTC)", "Who", "Action", "Target", "From", "Outcome", "Detail"]/>

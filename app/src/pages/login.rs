@@ -21,14 +21,52 @@ pub async fn get_session() -> Result<Option<SessionInfo>, ServerFnError> {
     Ok(crate::server::principal().map(|p| SessionInfo { username: p.username, role: p.role }))
 }
 
-/// Where to go after logging in: a local path only, never another site.
+/// Where to go after logging in: a plain local path, or the overview. Refused: anything not
+/// starting with a single `/`, any byte outside visible ASCII (browsers drop tabs and newlines,
+/// so `/\t/evil.com` would become `//evil.com`; a newline cannot go into a header at all), and
+/// `//` or `\` anywhere, also once percent-decoded (`/%2F/evil.com`).
 pub fn safe_next(next: Option<&str>) -> String {
-    match next.map(str::trim) {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && n != "/login" => {
-            n.to_string()
-        }
+    match next {
+        Some(n) if is_plain_local_path(n) && n != "/login" && !n.starts_with("/login?") => n.to_string(),
         _ => "/".to_string(),
     }
+}
+
+fn is_plain_local_path(next: &str) -> bool {
+    if !next.starts_with('/') || !next.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    // Decoded until nothing changes (a double encoding hides a single one).
+    let mut text = next.as_bytes().to_vec();
+    for _ in 0..4 {
+        if text.windows(2).any(|w| w == b"//") || text.iter().any(|b| *b == b'\\' || b.is_ascii_control()) {
+            return false;
+        }
+        let decoded = percent_decode(&text);
+        if decoded == text {
+            return true;
+        }
+        text = decoded;
+    }
+    false
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 /// The login server function's route, which the access layer checks for CSRF even though the
@@ -42,19 +80,23 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     use crate::server::*;
     use http::StatusCode;
     use okrflow_engine::accounts::audit::Outcome;
+    use okrflow_engine::accounts::names::UserName;
     use okrflow_engine::accounts::{sessions, users, AccountError};
 
+    // One normalisation for the limiter, authentication and the audit log, before any of them
+    // counts or stores the name.
+    let name = UserName::parse(&username).map_err(account_error)?;
     let engine = engine()?;
     let ip = client_ip();
     let limiter = engine.login_limiter();
     let now = std::time::Instant::now();
-    if let Err(message) = limiter.check(&username, &ip, now) {
-        audit(&engine, "anonymous", "login.failed", &username, Outcome::Denied, &message).await;
+    if let Err(message) = limiter.check(&name, &ip, now) {
+        audit(&engine, "anonymous", "login.failed", name.as_str(), Outcome::Denied, &message).await;
         return Err(fail(StatusCode::TOO_MANY_REQUESTS, message));
     }
-    match users::authenticate(engine.db(), &username, &password).await {
+    match users::authenticate(engine.db(), &name, &password).await {
         Ok(user) => {
-            limiter.record_success(&username);
+            limiter.record_success(&name);
             let agent = header(http::header::USER_AGENT).unwrap_or_default();
             let session = sessions::create(engine.db(), user.id, &ip, &agent, now_ms()).await.map_err(account_error)?;
             set_session_cookie(&session.cookie, (session.expires_at_ms - now_ms()) / 1000 + sessions_max_age_slack());
@@ -63,8 +105,9 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
             Ok(())
         }
         Err(AccountError::BadCredentials) => {
-            limiter.record_failure(&username, &ip, now);
-            audit(&engine, "anonymous", "login.failed", &username, Outcome::Failed, "wrong username or password").await;
+            limiter.record_failure(&name, &ip, now);
+            audit(&engine, "anonymous", "login.failed", name.as_str(), Outcome::Failed, "wrong username or password")
+                .await;
             Err(fail(StatusCode::UNAUTHORIZED, "wrong username or password".into()))
         }
         Err(e) => Err(account_error(e)),
@@ -109,7 +152,7 @@ pub fn LoginPage() -> impl IntoView {
                     <input type="hidden" name="next" prop:value=next/>
                     <label class="field">
                         <span>"Username"</span>
-                        <input name="username" autocomplete="username" required autofocus/>
+                        <input name="username" autocomplete="username" required maxlength="64" autofocus/>
                     </label>
                     <label class="field">
                         <span>"Password"</span>
@@ -149,5 +192,22 @@ mod tests {
         assert_eq!(safe_next(Some("")), "/");
         assert_eq!(safe_next(None), "/");
         assert_eq!(safe_next(Some("/login")), "/");
+        assert_eq!(safe_next(Some("/login?next=/x")), "/");
+        for hostile in [
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/%09/evil.com",
+            "/%0a/evil.com",
+            "/%2F/evil.com",
+            "/%252F%252Fevil.com",
+            "/%5cevil.com",
+            "/a/..//evil.com",
+            " /x",
+            "/caf\u{e9}",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some("/files?name=a%20b")), "/files?name=a%20b");
     }
 }

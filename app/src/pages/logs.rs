@@ -50,6 +50,8 @@ pub async fn list_logs(
             "search text is {chars} characters long; at most {MAX_SEARCH_CHARS} are allowed"
         )));
     }
+    // Stored ids are SQLite's signed 64-bit integers: a larger one would wrap to a negative.
+    let after_id = after_id.map(|id| crate::server::in_range("after_id", id, 0, i64::MAX as u64)).transpose()?;
     let engine = crate::server::engine()?;
     let query = LogQuery { min_level, text: Some(text), after_id, limit: MAX_ROWS };
     match source {

@@ -108,6 +108,7 @@ pub async fn remove_service_check(id: i64) -> Result<String, ServerFnError> {
     use crate::server::*;
     use okrflow_engine::accounts::audit::Outcome;
     let me = require(Role::Admin)?;
+    let id = check_id("id", id)?;
     let engine = engine()?;
     let name = engine.remove_check(id).await.map_err(check_error)?;
     audit(&engine, &me.username, "service_check.delete", &name, Outcome::Ok, "").await;

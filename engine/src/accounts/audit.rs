@@ -1,12 +1,25 @@
 //! The audit log: who did what, when, from where, and how it went, for every state-changing
-//! action. Kept in the database; read by admins with filters.
+//! action. Kept in the database; read by admins with filters, a page at a time. Every entry is
+//! bounded in size (long fields are cut with a marker) and old entries are pruned by age and
+//! count, so that callers, anonymous ones included, cannot grow it without limit.
+
+use std::borrow::Cow;
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{AccountError, AuditEntry, AuditQuery};
 use crate::db::Database;
 
-pub const MAX_LIMIT: usize = 500;
+/// The most entries one query returns: the hard page size of the audit page and its function.
+pub const MAX_LIMIT: usize = 200;
+/// Entries older than this are pruned.
+pub const RETENTION: chrono::Duration = chrono::Duration::days(90);
+/// And never more than this many are kept.
+pub const MAX_ROWS: i64 = 100_000;
+/// The longest actor, action, target and address kept; longer ones are cut.
+pub const MAX_FIELD_CHARS: usize = 256;
+/// The longest detail kept.
+pub const MAX_DETAIL_CHARS: usize = 1_024;
 
 /// One action to record.
 #[derive(Clone, Debug, Default)]
@@ -37,17 +50,33 @@ impl Outcome {
     }
 }
 
+/// `text` cut to `max` characters, with a marker saying how much was cut.
+pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => {
+            let cut = text[end..].chars().count();
+            Cow::Owned(format!("{}… [{cut} more characters cut]", &text[..end]))
+        }
+    }
+}
+
 pub async fn record(db: &Database, r: Record<'_>) -> Result<(), AccountError> {
+    fn field(text: &str) -> Cow<'_, str> {
+        bounded(text, MAX_FIELD_CHARS)
+    }
+    let (actor, action, target, ip) = (field(r.actor), field(r.action), field(r.target), field(r.ip));
+    let detail = bounded(r.detail, MAX_DETAIL_CHARS);
     sqlx::query(
         "INSERT INTO audit_log (ts_ms, actor, action, target, ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(chrono::Utc::now().timestamp_millis())
-    .bind(r.actor)
-    .bind(r.action)
-    .bind(r.target)
-    .bind(r.ip)
+    .bind(actor.as_ref())
+    .bind(action.as_ref())
+    .bind(target.as_ref())
+    .bind(ip.as_ref())
     .bind(r.outcome.as_str())
-    .bind(r.detail)
+    .bind(detail.as_ref())
     .execute(db.pool())
     .await?;
     Ok(())
@@ -62,8 +91,20 @@ pub async fn record_or_log(db: &Database, r: Record<'_>) {
     }
 }
 
-/// Entries matching the filters, newest first. `action` matches a prefix ("user." finds all
-/// user changes).
+/// Deletes entries older than `before_ms`, then all but the newest `keep_rows`; returns how
+/// many went.
+pub async fn prune(db: &Database, before_ms: i64, keep_rows: i64) -> Result<u64, AccountError> {
+    let old = sqlx::query("DELETE FROM audit_log WHERE ts_ms < ?").bind(before_ms).execute(db.pool()).await?;
+    let extra =
+        sqlx::query("DELETE FROM audit_log WHERE id <= (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?)")
+            .bind(keep_rows)
+            .execute(db.pool())
+            .await?;
+    Ok(old.rows_affected() + extra.rows_affected())
+}
+
+/// Entries matching the filters, newest first, at most [`MAX_LIMIT`]. `action` matches a
+/// prefix ("user." finds all user changes); `before_id` pages back.
 pub async fn query(db: &Database, q: &AuditQuery) -> Result<Vec<AuditEntry>, AccountError> {
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_log WHERE 1=1");
     if let Some(actor) = q.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -79,7 +120,7 @@ pub async fn query(db: &Database, q: &AuditQuery) -> Result<Vec<AuditEntry>, Acc
     if let Some(before) = q.before_id {
         sql.push(" AND id < ").push_bind(before);
     }
-    let limit = if q.limit == 0 { 100 } else { q.limit.min(MAX_LIMIT) };
+    let limit = if q.limit == 0 { MAX_LIMIT } else { q.limit.min(MAX_LIMIT) };
     sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
     let rows = sql.build().fetch_all(db.pool()).await?;
     rows.iter()
@@ -124,5 +165,58 @@ mod tests {
         assert_eq!(query(&db, &q(None, Some("user."), None)).await.unwrap().len(), 3);
         assert_eq!(query(&db, &q(None, None, Some("denied"))).await.unwrap()[0].actor, "bob");
         assert_eq!(query(&db, &q(None, Some("%"), None)).await.unwrap().len(), 0, "no wildcards");
+    }
+
+    #[tokio::test]
+    async fn long_fields_are_cut_with_a_marker() {
+        let (_dir, db) = test_db().await;
+        let huge = "x".repeat(2_000_000);
+        let r = Record {
+            actor: &huge,
+            action: "login.failed",
+            target: &huge,
+            ip: "",
+            outcome: Outcome::Failed,
+            detail: &huge,
+        };
+        record(&db, r).await.unwrap();
+        let e = &query(&db, &AuditQuery::default()).await.unwrap()[0];
+        assert!(e.target.starts_with(&"x".repeat(MAX_FIELD_CHARS)), "the start is kept");
+        assert!(
+            e.target.ends_with(&format!("… [{} more characters cut]", 2_000_000 - MAX_FIELD_CHARS)),
+            "{}",
+            e.target
+        );
+        assert!(e.actor.chars().count() < MAX_FIELD_CHARS + 40);
+        assert!(e.detail.chars().count() < MAX_DETAIL_CHARS + 40);
+        assert_eq!(bounded("short", 10), "short");
+        assert_eq!(bounded("ééé", 2), "éé… [1 more characters cut]");
+    }
+
+    #[tokio::test]
+    async fn pruning_removes_old_entries_and_caps_the_count() {
+        let (_dir, db) = test_db().await;
+        for i in 0..10 {
+            let target = format!("t{i}");
+            record(&db, Record { actor: "a", action: "x", target: &target, ..Default::default() }).await.unwrap();
+        }
+        sqlx::query("UPDATE audit_log SET ts_ms = 0 WHERE target = 't0'").execute(db.pool()).await.unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(prune(&db, now - RETENTION.num_milliseconds(), 4).await.unwrap(), 6);
+        let left: Vec<_> = query(&db, &AuditQuery::default()).await.unwrap().into_iter().map(|e| e.target).collect();
+        assert_eq!(left, ["t9", "t8", "t7", "t6"]);
+    }
+
+    #[tokio::test]
+    async fn a_query_returns_one_page_at_most() {
+        let (_dir, db) = test_db().await;
+        for _ in 0..(MAX_LIMIT + 5) {
+            record(&db, Record { actor: "a", action: "x", ..Default::default() }).await.unwrap();
+        }
+        let all = query(&db, &AuditQuery { limit: 1_000_000, ..Default::default() }).await.unwrap();
+        assert_eq!(all.len(), MAX_LIMIT);
+        let older =
+            query(&db, &AuditQuery { before_id: Some(all[MAX_LIMIT - 1].id), ..Default::default() }).await.unwrap();
+        assert_eq!(older.len(), 5);
     }
 }

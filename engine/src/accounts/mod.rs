@@ -3,10 +3,11 @@
 //!
 //! The plain types here ([`Role`], [`UserView`], …) compile for the browser too. With `runtime`:
 //! - [`password`]: argon2id hashing and verification, with equal work for unknown users.
+//! - [`names`]: [`names::UserName`], the one normalisation and length cap of user names.
 //! - [`users`]: create, list, re-role, disable, reset, change own password; the first admin.
 //! - [`sessions`]: server-side sessions behind an opaque cookie, with expiry and logout.
 //! - [`tokens`]: named API tokens, shown once, stored hashed, with last use and expiry.
-//! - [`audit`]: who did what, when, from where.
+//! - [`audit`]: who did what, when, from where; entries bounded in size, pruned by age and count.
 //! - [`ratelimit`]: failed-login limits per account and per address.
 //! - [`secret`]: random secrets and their one-way hashes.
 
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "runtime")]
 pub mod audit;
+#[cfg(feature = "runtime")]
+pub mod names;
 #[cfg(feature = "runtime")]
 pub mod password;
 #[cfg(feature = "runtime")]

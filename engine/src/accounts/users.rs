@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use sqlx::Row;
 
+use super::names::UserName;
+pub use super::names::MAX_USERNAME_CHARS;
 use super::password::{check_new_password, hash_password, verify_against_dummy, verify_password};
 use super::{secret, AccountError, Role, UserView};
 use crate::db::Database;
-
-pub const MAX_USERNAME_CHARS: usize = 64;
 /// The name of the first admin created on an empty database.
 pub const FIRST_ADMIN: &str = "admin";
 /// Where a generated first-admin password is written, inside the data directory.
@@ -17,20 +17,6 @@ pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// Checks a username: 1–64 characters of letters, digits, '.', '_' or '-'.
-pub fn check_username(name: &str) -> Result<(), AccountError> {
-    let n = name.chars().count();
-    if n == 0 || n > MAX_USERNAME_CHARS {
-        return Err(AccountError::Invalid(format!("username must be 1 to {MAX_USERNAME_CHARS} characters; got {n}")));
-    }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(AccountError::Invalid(format!(
-            "username '{name}' contains '{c}'; use letters, digits, '.', '_' and '-' only"
-        )));
-    }
-    Ok(())
 }
 
 fn view(row: &sqlx::sqlite::SqliteRow) -> Result<UserView, sqlx::Error> {
@@ -47,8 +33,8 @@ fn view(row: &sqlx::sqlite::SqliteRow) -> Result<UserView, sqlx::Error> {
 const COLUMNS: &str = "id, username, role, disabled, created_at_ms";
 
 pub async fn create(db: &Database, username: &str, password: &str, role: Role) -> Result<UserView, AccountError> {
-    let username = username.trim();
-    check_username(username)?;
+    let name = UserName::parse_new(username)?;
+    let username = name.as_str();
     check_new_password(password)?;
     let hash = hash_password(password)?;
     let now = now_ms();
@@ -81,9 +67,11 @@ pub async fn get(db: &Database, id: i64) -> Result<UserView, AccountError> {
     Ok(view(&row)?)
 }
 
+/// The user with this name (normalised as a login would); `None` for a name no account can have.
 pub async fn find(db: &Database, username: &str) -> Result<Option<UserView>, AccountError> {
+    let Ok(name) = UserName::parse(username) else { return Ok(None) };
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
-        .bind(username.trim())
+        .bind(name.as_str())
         .fetch_optional(db.pool())
         .await?;
     Ok(row.as_ref().map(view).transpose()?)
@@ -138,24 +126,54 @@ pub async fn set_disabled(db: &Database, id: i64, disabled: bool) -> Result<User
     get(db, id).await
 }
 
-/// Sets a new password (an admin's reset, or after the user proved the old one) and ends every
-/// session of the user.
-pub async fn set_password(db: &Database, id: i64, new_password: &str) -> Result<(), AccountError> {
+/// What a password change ended: the user's other ways in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ended {
+    pub sessions: u64,
+    pub tokens: u64,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} session{} and {} API token{} ended",
+            self.sessions,
+            plural(self.sessions),
+            self.tokens,
+            plural(self.tokens)
+        )
+    }
+}
+
+/// Sets a new password (an admin's reset, or after the user proved the old one), ends every
+/// session of the user and revokes their API tokens: whoever knew the old password may have
+/// made either.
+pub async fn set_password(db: &Database, id: i64, new_password: &str) -> Result<Ended, AccountError> {
     check_new_password(new_password)?;
     let hash = hash_password(new_password)?;
+    let now = now_ms();
     let mut tx = db.pool().begin().await?;
     let done = sqlx::query("UPDATE users SET password_hash = ?, password_changed_at_ms = ? WHERE id = ?")
         .bind(&hash)
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(AccountError::NotFound(format!("user {id}")));
     }
-    sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+    let sessions =
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
+    let tokens = sqlx::query("UPDATE api_tokens SET revoked_at_ms = ? WHERE user_id = ? AND revoked_at_ms IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     tx.commit().await?;
-    Ok(())
+    Ok(Ended { sessions, tokens })
 }
 
 /// A user's own change: the current password must be right.
@@ -164,7 +182,7 @@ pub async fn change_own_password(
     id: i64,
     current: &str,
     new_password: &str,
-) -> Result<(), AccountError> {
+) -> Result<Ended, AccountError> {
     let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
         .bind(id)
         .fetch_optional(db.pool())
@@ -177,10 +195,11 @@ pub async fn change_own_password(
 }
 
 /// Checks a username and password. Unknown, disabled and wrong all answer
-/// [`AccountError::BadCredentials`] after the same argon2 work.
-pub async fn authenticate(db: &Database, username: &str, password: &str) -> Result<UserView, AccountError> {
+/// [`AccountError::BadCredentials`] after the same argon2 work. The name is a [`UserName`], the
+/// same the login limiter counted.
+pub async fn authenticate(db: &Database, username: &UserName, password: &str) -> Result<UserView, AccountError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = ?"))
-        .bind(username.trim())
+        .bind(username.as_str())
         .fetch_optional(db.pool())
         .await?;
     let Some(row) = row else {
@@ -266,12 +285,14 @@ mod tests {
         let (_dir, db) = test_db().await;
         let alice = create(&db, "alice", "a long password", Role::Editor).await.unwrap();
         assert_eq!(alice.role, Role::Editor);
-        assert_eq!(authenticate(&db, "alice", "a long password").await.unwrap().id, alice.id);
-        let wrong = authenticate(&db, "alice", "nope nope nope").await.unwrap_err().to_string();
-        let unknown = authenticate(&db, "mallory", "nope nope nope").await.unwrap_err().to_string();
+        let name = |n: &str| UserName::parse(n).unwrap();
+        assert_eq!(authenticate(&db, &name("alice"), "a long password").await.unwrap().id, alice.id);
+        assert_eq!(authenticate(&db, &name("ALICE\t"), "a long password").await.unwrap().id, alice.id);
+        let wrong = authenticate(&db, &name("alice"), "nope nope nope").await.unwrap_err().to_string();
+        let unknown = authenticate(&db, &name("mallory"), "nope nope nope").await.unwrap_err().to_string();
         assert_eq!(wrong, unknown);
         set_disabled(&db, alice.id, true).await.unwrap();
-        let disabled = authenticate(&db, "alice", "a long password").await.unwrap_err().to_string();
+        let disabled = authenticate(&db, &name("alice"), "a long password").await.unwrap_err().to_string();
         assert_eq!(disabled, unknown);
     }
 
@@ -307,7 +328,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        assert!(authenticate(&db, FIRST_ADMIN, &password).await.is_ok());
+        assert!(authenticate(&db, &UserName::parse(FIRST_ADMIN).unwrap(), &password).await.is_ok());
         assert_eq!(ensure_first_admin(&db, dir.path(), None).await.unwrap(), FirstAdmin::NotNeeded);
     }
 
@@ -318,6 +339,21 @@ mod tests {
         let err = change_own_password(&db, u.id, "wrong password", "second password").await.unwrap_err();
         assert!(err.to_string().contains("current password is wrong"));
         change_own_password(&db, u.id, "first password", "second password").await.unwrap();
-        assert!(authenticate(&db, "dana", "second password").await.is_ok());
+        assert!(authenticate(&db, &UserName::parse("dana").unwrap(), "second password").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_new_password_ends_sessions_and_revokes_api_tokens() {
+        use crate::accounts::{sessions, tokens};
+        let (_dir, db) = test_db().await;
+        let u = create(&db, "eli", "first password", Role::Editor).await.unwrap();
+        let (token, _) = tokens::create(&db, u.id, "ci", None, now_ms()).await.unwrap();
+        let session = sessions::create(&db, u.id, "", "", now_ms()).await.unwrap();
+        let ended = change_own_password(&db, u.id, "first password", "second password").await.unwrap();
+        assert_eq!(ended, Ended { sessions: 1, tokens: 1 });
+        assert_eq!(ended.to_string(), "1 session and 1 API token ended");
+        assert!(tokens::verify(&db, &token, now_ms()).await.unwrap().is_none());
+        assert!(sessions::lookup(&db, &session.cookie, now_ms()).await.unwrap().is_none());
+        assert_eq!(set_password(&db, u.id, "third password").await.unwrap(), Ended::default(), "nothing left to end");
     }
 }

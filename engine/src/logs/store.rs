@@ -155,7 +155,8 @@ pub async fn query(db: &Database, q: &LogQuery) -> Result<Vec<LogEntry>, sqlx::E
         sql.push(" AND level >= ").push_bind(severity(min));
     }
     if let Some(after) = q.after_id {
-        sql.push(" AND id > ").push_bind(after as i64);
+        // An id past SQLite's range has nothing after it (a cast would wrap to a negative).
+        sql.push(" AND id > ").push_bind(i64::try_from(after).unwrap_or(i64::MAX));
     }
     if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let needle = text.to_lowercase();
@@ -273,6 +274,8 @@ mod tests {
         assert_eq!(got[0].message, "retrying upload");
         let q = LogQuery { after_id: Some(got[0].id), ..Default::default() };
         assert!(query(&db, &q).await.unwrap().is_empty());
+        let q = LogQuery { after_id: Some(1 << 63), ..Default::default() };
+        assert!(query(&db, &q).await.unwrap().is_empty(), "a huge id does not wrap around");
         // A needle with SQL wildcards is matched literally.
         let q = LogQuery { text: Some("%".into()), ..Default::default() };
         assert!(query(&db, &q).await.unwrap().is_empty());
