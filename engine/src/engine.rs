@@ -329,6 +329,11 @@ impl Engine {
             task.abort();
             let _ = task.await;
         }
+        // A profile cut short by a stop is not the file's fault: back in the queue, the attempt
+        // not counted (a crash, which never gets here, does count).
+        if let Err(e) = self.inner.files.release_claims().await {
+            tracing::warn!("could not put unfinished profiles back in the queue: {e}");
+        }
         self.inner.log_store.shutdown().await;
         self.inner.db.close().await;
     }

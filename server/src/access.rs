@@ -249,7 +249,8 @@ async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Resul
             let limiter = ac.engine.login_limiter();
             let started = std::time::Instant::now();
             if let Err(message) = limiter.check(&user, ip, started) {
-                record(ac, "anonymous", "login.failed", user.as_str(), ip, Outcome::Denied, &message).await;
+                // Not audited (no password was checked; a flood must not push the history out
+                // of the bounded audit log): the layer's rate-limited denial warning has it.
                 return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, message));
             }
             match users::authenticate(db, &user, &secret).await {
@@ -425,8 +426,11 @@ async fn decide(ac: &AccessControl, mut req: Request, next: Next, ip: &str) -> R
     let is_login = matched.as_deref() == Some(app::pages::login::login_path());
     if state_changing && (by_cookie || is_login) {
         if let Err(message) = check_same_origin(req.headers(), &ac.origins) {
-            let actor = principal.as_ref().map_or("anonymous", |p| p.username.as_str());
-            record(ac, actor, "access.denied", &path, ip, Outcome::Denied, &message).await;
+            // Audited when a session was used (someone's browser was steered); anonymous ones
+            // only reach the rate-limited denial warning, so they cannot flood the audit log.
+            if let Some(p) = &principal {
+                record(ac, &p.username, "access.denied", &path, ip, Outcome::Denied, &message).await;
+            }
             return refuse(StatusCode::FORBIDDEN, message, &path);
         }
     }

@@ -168,11 +168,9 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
             database_url: storage.database_url,
             admin_password,
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
-            // Files left queued are profiled while migrate runs: in child processes too.
-            profiler: okrflow_engine::files::ProfilerConfig {
-                program: std::env::current_exe().ok(),
-                limits: Default::default(),
-            },
+            // Migrate only migrates: queued files wait for `serve`, and a live server's partial
+            // uploads are not swept.
+            profiler: okrflow_engine::files::ProfilerConfig { idle: true, ..Default::default() },
         };
         let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver).await?;
         crate::startup::announce_first_admin(&first_admin);

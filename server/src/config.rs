@@ -200,6 +200,7 @@ impl ServeConfig {
                         .map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
                 ),
                 limits: args.profiling.limits(),
+                idle: false,
             },
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
             public_url: args.public_url,

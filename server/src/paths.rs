@@ -10,7 +10,9 @@
 pub fn canonical(path: &str) -> Option<String> {
     let decoded = decode_unreserved(path);
     let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
+    // A backslash is a separator too: the page's router (the url crate) reads `/admin\users`
+    // as `/admin/users`, so it must reach the same rule.
+    for segment in decoded.split(['/', '\\']) {
         match segment {
             "" | "." => {}
             ".." => {
@@ -27,22 +29,24 @@ pub fn canonical(path: &str) -> Option<String> {
 /// the same either way, while decoding `%2F` would change the path's meaning.
 fn decode_unreserved(path: &str) -> String {
     let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
+    let mut out: Vec<u8> = Vec::with_capacity(path.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
             let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(b) = hex.filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')) {
-                out.push(b as char);
+                out.push(b);
                 i += 3;
                 continue;
             }
         }
-        // Request paths are ASCII (the http crate refuses anything else), so bytes are chars.
-        out.push(bytes[i] as char);
+        // Bytes, not chars: a raw UTF-8 path (the http crate lets bytes past 0x7F through)
+        // must come out as it went in, or its "canonical" form would differ forever.
+        out.push(bytes[i]);
         i += 1;
     }
-    out
+    // Only ASCII bytes were replaced by ASCII bytes, so the UTF-8 of `path` is intact.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -62,6 +66,8 @@ mod tests {
             ("/x/../admin/users", "/admin/users"),
             ("/../../admin/users", "/admin/users"),
             ("/admin/%75sers", "/admin/users"),
+            ("/admin\\users", "/admin/users"),
+            ("\\admin\\users\\", "/admin/users"),
             ("//", "/"),
             ("/.", "/"),
         ] {
@@ -71,7 +77,9 @@ mod tests {
 
     #[test]
     fn canonical_paths_and_meaningful_escapes_are_left_alone() {
-        for path in ["/", "/admin/users", "/pkg/okrflow.js", "/api/v1/files/abc/content", "/files/a%2Fb", "/a%20b"] {
+        for path in
+            ["/", "/admin/users", "/pkg/okrflow.js", "/api/v1/files/abc/content", "/files/a%2Fb", "/a%20b", "/café"]
+        {
             assert_eq!(canonical(path), None, "{path}");
         }
     }

@@ -259,6 +259,7 @@ async fn other_spellings_of_a_path_redirect_to_the_canonical_one() {
         ("/admin/users/.", "/admin/users"),
         ("/x/../admin/users", "/admin/users"),
         ("/admin/%75sers", "/admin/users"),
+        ("/admin\\users", "/admin/users"),
         ("/admin/audit/?actor=admin", "/admin/audit?actor=admin"),
         ("/logs/", "/logs"),
     ] {
@@ -284,6 +285,10 @@ async fn other_spellings_of_a_path_redirect_to_the_canonical_one() {
             assert!(!reply.body.contains("new-user-form"), "{next} shows the admin page to a viewer");
         }
     }
+
+    // A raw UTF-8 path is canonical as it is: no redirect that mangles it.
+    let reply = request(&app, "GET", "/caf\u{e9}", &[viewer.clone(), html.clone()]).await;
+    assert_eq!(reply.status, 404, "{}", reply.head);
 
     // The canonical paths keep their rules.
     let refused = request(&app, "GET", "/admin/users", &[viewer.clone(), html.clone()]).await;

@@ -55,9 +55,12 @@ pub fn convert(
         }
     };
     let part = dir.join(format!("{id}.part"));
-    let result = write(&mut frame, to, &part).and_then(|()| {
+    let result = write(&mut frame, to, &part).and_then(|locked| {
+        // Renamed while locked, like an upload: the start-up sweep leaves a locked .part alone.
         let path = dir.join(id);
-        std::fs::rename(&part, &path).map_err(|e| format!("could not store the output: {e}"))?;
+        let renamed = std::fs::rename(&part, &path).map_err(|e| format!("could not store the output: {e}"));
+        drop(locked);
+        renamed?;
         hash(&path)
     });
     match result {
@@ -70,8 +73,10 @@ pub fn convert(
     }
 }
 
-fn write(frame: &mut DataFrame, to: Conversion, part: &Path) -> Result<(), String> {
+/// Writes the output to `part`, locked; the locked file is returned so the lock outlives the rename.
+fn write(frame: &mut DataFrame, to: Conversion, part: &Path) -> Result<std::fs::File, String> {
     let mut file = std::fs::File::create(part).map_err(|e| format!("could not write the output: {e}"))?;
+    file.lock().map_err(|e| format!("could not lock the output: {e}"))?;
     match to {
         Conversion::Parquet => {
             ParquetWriter::new(&mut file).finish(frame).map_err(|e| format!("could not write Parquet: {e}"))?;
@@ -85,7 +90,8 @@ fn write(frame: &mut DataFrame, to: Conversion, part: &Path) -> Result<(), Strin
                 .map_err(|e| format!("could not write CSV: {e}"))?;
         }
     }
-    file.sync_all().map_err(|e| format!("could not write the output: {e}"))
+    file.sync_all().map_err(|e| format!("could not write the output: {e}"))?;
+    Ok(file)
 }
 
 fn hash(path: &Path) -> Result<(u64, String), String> {

@@ -132,7 +132,12 @@ struct Inner {
     /// The program conversions run in (see [`sandbox`]), and their limits.
     program: Option<PathBuf>,
     limits: ProfileLimits,
+    /// At most [`MAX_CONVERSIONS`] run at once; more requests wait their turn.
+    conversions: tokio::sync::Semaphore,
 }
+
+/// Conversions running at once, each in a child that may use the whole profiling memory limit.
+const MAX_CONVERSIONS: usize = 2;
 
 impl Files {
     /// Opens the store under `data_dir`: creates `files/`, removes what a crash left (partial
@@ -145,13 +150,19 @@ impl Files {
     ) -> Result<Files, FileError> {
         let dir = data_dir.join("files");
         std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
-        sweep(&dir, &records::ids(&db).await?);
-        let (program, limits) = (profiler.program.clone(), profiler.limits.clone());
-        let profiler = Profiler::spawn(db.clone(), dir.clone(), profiler);
-        for id in records::pending(&db, limits.max_attempts).await? {
-            profiler.enqueue(&id);
+        let (program, limits, idle) = (profiler.program.clone(), profiler.limits.clone(), profiler.idle);
+        if !idle {
+            sweep(&dir, &records::ids(&db).await?);
         }
-        Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler, program, limits }) })
+        let profiler = Profiler::spawn(db.clone(), dir.clone(), profiler);
+        if !idle {
+            for id in records::pending(&db, limits.max_attempts).await? {
+                profiler.enqueue(&id);
+            }
+        }
+        // Conversions at once: each child may use the whole memory limit.
+        let conversions = tokio::sync::Semaphore::new(MAX_CONVERSIONS);
+        Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler, program, limits, conversions }) })
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
@@ -247,6 +258,11 @@ impl Files {
         })
     }
 
+    /// Puts files being profiled back in the queue, their attempt not counted (orderly stop).
+    pub async fn release_claims(&self) -> Result<u64, FileError> {
+        Ok(records::release_claims(&self.inner.db).await?)
+    }
+
     /// Profiles the file again.
     pub async fn reprocess(&self, id: &str) -> Result<FileView, FileError> {
         if !records::requeue(&self.inner.db, id).await? {
@@ -279,6 +295,7 @@ impl Files {
         let output = match &self.inner.program {
             // Like profiles, conversions parse untrusted bytes: in a limited child process.
             Some(program) => {
+                let _turn = self.inner.conversions.acquire().await.map_err(|e| FileError::Io(e.to_string()))?;
                 let job = Job::Convert { to, sheet, dir, id: out };
                 match sandbox::run_in_child(program, &src_path, kind, &job, &self.inner.limits).await {
                     ChildOutcome::Done(Envelope::Converted { bytes, sha256, sheet }) => {

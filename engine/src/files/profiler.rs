@@ -20,6 +20,9 @@ pub struct ProfilerConfig {
     /// The `okrflow` binary that runs `file-job`; `None` profiles in-process.
     pub program: Option<PathBuf>,
     pub limits: ProfileLimits,
+    /// Take no work and sweep nothing at start: `okrflow migrate`, which stops at once and may
+    /// run beside a live server.
+    pub idle: bool,
 }
 
 #[derive(Clone)]

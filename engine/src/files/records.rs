@@ -285,6 +285,17 @@ pub async fn pending(db: &Database, max_attempts: u32) -> Result<Vec<String>, sq
         .await
 }
 
+/// Puts every file being profiled back in the queue without counting its attempt (okrflow is
+/// stopping in order; the next start profiles them again).
+pub async fn release_claims(db: &Database) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE files SET status = 'queued', profile_attempts = MAX(profile_attempts - 1, 0) WHERE status = 'profiling'",
+    )
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Every stored file's id.
 pub async fn ids(db: &Database) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM files").fetch_all(db.pool()).await?;

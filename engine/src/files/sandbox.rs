@@ -89,6 +89,8 @@ pub enum Envelope {
 const MAX_OUTPUT: u64 = 256 << 20;
 /// The tail of its standard error kept to explain a death.
 const STDERR_TAIL: usize = 4096;
+/// The longest failure message kept on a file.
+const MAX_MESSAGE_CHARS: usize = 1_000;
 
 /// Runs `job` on the file at `path` in a child process `exe file-job …` under `limits`. A
 /// conversion's partial output is removed here whatever happened to the child.
@@ -109,7 +111,8 @@ async fn run(exe: &Path, path: &Path, kind: FileKind, job: &Job, limits: &Profil
     if let Job::Convert { to, sheet, dir, id } = job {
         command.arg("--convert-to").arg(to.as_str()).arg("--out-dir").arg(dir).arg("--out-id").arg(id);
         if let Some(sheet) = sheet {
-            command.arg("--sheet").arg(sheet);
+            // One argument: a sheet named "-2024" must not read as a flag.
+            command.arg(format!("--sheet={sheet}"));
         }
     }
     command
@@ -144,8 +147,17 @@ async fn run(exe: &Path, path: &Path, kind: FileKind, job: &Job, limits: &Profil
         out
     };
     let read_err = async move {
-        let mut err = Vec::new();
-        let _ = stderr.read_to_end(&mut err).await;
+        // Only the tail explains a death: keep at most two tails' worth while reading.
+        let (mut err, mut chunk) = (Vec::new(), vec![0u8; 8192]);
+        while let Ok(n) = stderr.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            err.extend_from_slice(&chunk[..n]);
+            if err.len() > 2 * STDERR_TAIL {
+                err.drain(..err.len() - STDERR_TAIL);
+            }
+        }
         let from = err.len().saturating_sub(STDERR_TAIL);
         String::from_utf8_lossy(&err[from..]).into_owned()
     };
@@ -170,8 +182,14 @@ async fn run(exe: &Path, path: &Path, kind: FileKind, job: &Job, limits: &Profil
 /// The outcome of a finished child, from its exit status, output and the tail of its stderr.
 fn explain(status: std::process::ExitStatus, out: &[u8], err: &str, limits: &ProfileLimits) -> ChildOutcome {
     if status.success() {
-        let line = out.split(|b| *b == b'\n').find(|l| !l.is_empty()).unwrap_or_default();
+        // The envelope is the last line: anything a library printed before it is ignored.
+        let line = out.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap_or_default();
         return match serde_json::from_slice::<Envelope>(line) {
+            Ok(Envelope::Failed(mut message)) => {
+                // A parser's message may quote the file: as bounded as a profile's texts.
+                super::profile::cut_text(&mut message, MAX_MESSAGE_CHARS);
+                ChildOutcome::Done(Envelope::Failed(message))
+            }
             Ok(envelope) => ChildOutcome::Done(envelope),
             Err(e) => ChildOutcome::Died(format!("the profiler process answered something unreadable: {e}")),
         };
@@ -194,8 +212,8 @@ fn explain(status: std::process::ExitStatus, out: &[u8], err: &str, limits: &Pro
         use std::os::unix::process::ExitStatusExt as _;
         if status.signal() == Some(libc::SIGXCPU) {
             return ChildOutcome::Limit(format!(
-                "used more than the {} of processor time allowed for profiling",
-                crate::units::format_duration(limits.time.as_secs())
+                "used more processor time than profiling allows ({} on each core)",
+                crate::units::format_duration(limits.time.as_secs() * 2)
             ));
         }
         if let Some(signal) = status.signal() {
@@ -270,7 +288,10 @@ fn limit_self(limits: &ProfileLimits) {
             }
         };
         set(libc::RLIMIT_DATA, limits.memory_bytes);
-        set(libc::RLIMIT_CPU, limits.time.as_secs().saturating_mul(2).max(1));
+        // Processor time counts every thread: polars uses all cores, so the backstop allows
+        // twice the wall-clock limit on each of them.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        set(libc::RLIMIT_CPU, limits.time.as_secs().saturating_mul(2).saturating_mul(cores).max(1));
     }
     // A profile outlives nothing: when okrflow dies (even by SIGKILL), so does its child.
     #[cfg(target_os = "linux")]

@@ -51,9 +51,12 @@ where
     let part = dir.join(format!("{id}.part"));
     let result = copy(&part, limit, body).await;
     match result {
-        Ok((bytes, sha256, head)) => {
+        Ok((bytes, sha256, head, locked)) => {
             let path = dir.join(id);
-            if let Err(e) = tokio::fs::rename(&part, &path).await {
+            // Renamed while still locked: a sweep never sees it unlocked under its .part name.
+            let renamed = tokio::fs::rename(&part, &path).await;
+            drop(locked);
+            if let Err(e) = renamed {
                 let _ = tokio::fs::remove_file(&part).await;
                 return Err(WriteError::Disk(e));
             }
@@ -66,7 +69,7 @@ where
     }
 }
 
-async fn copy<S, B, E>(part: &Path, limit: u64, body: S) -> Result<(u64, String, Vec<u8>), WriteError>
+async fn copy<S, B, E>(part: &Path, limit: u64, body: S) -> Result<(u64, String, Vec<u8>, tokio::fs::File), WriteError>
 where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
@@ -104,7 +107,7 @@ where
     // Durable before it is announced: a crash after this leaves a whole file or none.
     file.flush().await?;
     file.sync_all().await?;
-    Ok((bytes, hex::encode(hasher.finalize()), head))
+    Ok((bytes, hex::encode(hasher.finalize()), head, file))
 }
 
 #[cfg(test)]

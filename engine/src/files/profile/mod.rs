@@ -67,7 +67,7 @@ pub fn bound(profile: &mut Profile, max_columns: usize, max_chars: usize) {
 }
 
 /// Cuts `s` to `max` characters plus "…"; true if it was longer.
-fn cut_text(s: &mut String, max: usize) -> bool {
+pub fn cut_text(s: &mut String, max: usize) -> bool {
     match s.char_indices().nth(max) {
         Some((at, _)) => {
             s.truncate(at);

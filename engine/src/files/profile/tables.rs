@@ -149,7 +149,13 @@ fn check_json_depth(path: &Path, lines: bool) -> Result<(), String> {
                     _ if escaped => escaped = false,
                     b'\\' => escaped = true,
                     b'"' => in_string = false,
-                    b'\n' => line += 1,
+                    b'\n' => {
+                        line += 1;
+                        // NDJSON: a line is a document of its own, even one with an open string.
+                        if lines {
+                            (in_string, escaped, depth) = (false, false, 0);
+                        }
+                    }
                     _ => {}
                 }
                 continue;
@@ -469,6 +475,11 @@ mod tests {
         let lines = dir.path().join("deep.ndjson");
         std::fs::write(&lines, format!("{{\"a\": 1}}\n{}\n", "{\"a\":".repeat(100))).unwrap();
         let e = check_json_depth(&lines, true).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        // An open string on one line does not hide the next line's nesting.
+        let hidden = dir.path().join("hidden.ndjson");
+        std::fs::write(&hidden, format!("{{\"a\": \"open\n{}\n", "[".repeat(100))).unwrap();
+        let e = check_json_depth(&hidden, true).unwrap_err();
         assert!(e.contains("line 2"), "{e}");
         let fine = dir.path().join("fine.json");
         std::fs::write(&fine, format!("[{{\"s\": \"{}\\\"]\"}}]", "[{".repeat(100))).unwrap();
