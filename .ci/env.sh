@@ -14,6 +14,9 @@ CARGO_LEPTOS_VERSION="0.3.10"
 CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 export CHROMIUM_PATH
 
+# The Postgres server the tests create their scratch databases on (the machine's own by default).
+export OKRFLOW_TEST_POSTGRES="${OKRFLOW_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+
 # cargo-leptos tells leptos its output name at compile time; `cargo test` must see the same, or it
 # rebuilds the app. The erase_components cfg comes from .cargo/config.toml for every build, so
 # RUSTFLAGS must stay unset: set, it would replace those flags and rebuild everything.

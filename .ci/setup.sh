@@ -80,6 +80,25 @@ if [ "$purpose" = "test" ]; then
     [ -x "$CHROMIUM_PATH" ] || fail "chromium installed but $CHROMIUM_PATH is missing; set CHROMIUM_PATH"
   fi
   "$CHROMIUM_PATH" --version 2>/dev/null || true
+
+  # The engine and server suites run on SQLite and on Postgres: each test creates and drops a
+  # database of its own on this server (OKRFLOW_TEST_POSTGRES names another).
+  step "PostgreSQL for the tests ($OKRFLOW_TEST_POSTGRES)"
+  if psql "$OKRFLOW_TEST_POSTGRES" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+    echo "answering"
+  else
+    command -v pg_ctlcluster >/dev/null || apt_install postgresql
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)"
+    [ -n "$version" ] || fail "no PostgreSQL cluster in /etc/postgresql; set OKRFLOW_TEST_POSTGRES to a server the tests may create databases on"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do
+      psql "$OKRFLOW_TEST_POSTGRES" -Atqc 'SELECT 1' >/dev/null 2>&1 && break
+      sleep 1
+    done
+    psql "$OKRFLOW_TEST_POSTGRES" -Atqc 'SELECT 1' >/dev/null 2>&1 \
+      || fail "PostgreSQL at $OKRFLOW_TEST_POSTGRES does not answer; the tests need to create databases there (trust or password in the URL)"
+    echo "started PostgreSQL $version"
+  fi
 fi
 
 step "ready"

@@ -388,6 +388,30 @@ mod tests {
         engine.shutdown().await;
     }
 
+    #[tokio::test]
+    async fn starts_on_postgres_and_reports_healthy() {
+        let scratch = crate::db::scratch::ScratchDatabase::create().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = LogBuffer::new(10);
+        let (_layer, receiver) = logs::capture(buffer.clone());
+        let options = EngineOptions {
+            data_dir: dir.path().join("data"),
+            database_url: Some(scratch.url().to_string()),
+            admin_password: Some("a long password".into()),
+            max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
+            profiler: Default::default(),
+        };
+        let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
+        assert_eq!(first_admin, FirstAdmin::FromEnvironment);
+        assert_eq!(engine.db().backend(), crate::db::Backend::Postgres);
+        assert!(!dir.path().join("data/okrflow.db").exists(), "no SQLite file beside Postgres");
+        let status = engine.status().await;
+        assert_eq!(status.overall, Health::Healthy, "{status:?}");
+        let database = status.components.iter().find(|c| c.name == "database").unwrap();
+        assert!(database.detail.starts_with("Postgres answered in"), "{}", database.detail);
+        engine.shutdown().await;
+    }
+
     #[test]
     fn an_unwritable_data_dir_is_named() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,5 @@
-//! The command line: `okrflow serve` (the default) and `okrflow migrate`, and what each exit
+//! The command line: `okrflow serve` (the default), `okrflow migrate`, `okrflow db copy`, and
+//! what each exit
 //! code means: 0 done, 1 failed at run time (the message names what and why), 2 bad usage
 //! (clap's message names the flag).
 
@@ -32,6 +33,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(StorageArgs),
+    /// Database tools: copy every table from one database to another.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Profile one file as the Files page would (type from its extension), print the profile
     /// as JSON and how long it took, then exit. Nothing is stored.
     Profile {
@@ -67,6 +73,25 @@ pub enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Copy every table (users, sessions, tokens, audit, files, monitoring history, logs, …)
+    /// from one database into another, e.g. from SQLite to Postgres when a team outgrows one
+    /// machine. Stop okrflow first. The target is migrated; one that holds rows is refused
+    /// unless --replace. Prints the rows copied per table.
+    Copy {
+        /// The database to copy from (sqlite://… or postgres://…); it is only read.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The database to copy into (sqlite://… or postgres://…).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Delete the target's rows first (in the same transaction as the copy).
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
 /// Parses the command line (exiting with 2 on bad usage), runs the command, and maps the
 /// outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -79,7 +104,24 @@ pub fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Command::Migrate(storage) => run_migrate(storage),
+        Command::Migrate(storage) => match storage.check() {
+            Ok(()) => run_migrate(storage),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Db { command: DbCommand::Copy { from, to, replace } } => {
+            let checked = crate::config::check_database_url("--from", &from)
+                .and_then(|()| crate::config::check_database_url("--to", &to));
+            match checked {
+                Ok(()) => run_db_copy(&from, &to, replace),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         Command::Profile { file } => run_profile(&file),
         Command::FileJob {
             kind,
@@ -159,6 +201,32 @@ fn run_profile(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_db_copy(from: &str, to: &str, replace: bool) -> anyhow::Result<()> {
+    use okrflow_engine::db::{copy, Database};
+    runtime()?.block_on(async move {
+        let source = Database::connect(from).await?;
+        let target = Database::connect(to).await?;
+        println!("copying {} → {}", source.url(), target.url());
+        let report = copy::copy(&source, &target, replace).await?;
+        let width = report.tables.iter().map(|(t, _)| t.len()).max().unwrap_or(5).max(5);
+        for (table, rows) in &report.tables {
+            println!("  {table:<width$}  {rows:>10} rows");
+        }
+        if report.replaced > 0 {
+            println!("  ({} rows of the target were replaced)", report.replaced);
+        }
+        println!(
+            "copied {} rows in {} tables in {:.1} s",
+            report.rows(),
+            report.tables.len(),
+            report.took.as_secs_f64()
+        );
+        source.close().await;
+        target.close().await;
+        Ok(())
+    })
+}
+
 fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
     let (buffer, receiver) = telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
     let admin_password = std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
@@ -231,8 +299,13 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::ValueValidation);
         assert!(err.to_string().contains("--addr"), "{err}");
 
-        let err = parse(&["serve", "--database-url", "mysql://h/db"]).unwrap_err();
-        assert!(err.to_string().contains("unsupported scheme 'mysql'"), "{err}");
+        let Some(Command::Serve(args)) = parse(&["serve", "--database-url", "mysql://u:hunter2@h/db"]).unwrap().command
+        else {
+            panic!("expected serve")
+        };
+        let err = ServeConfig::from_args(args).unwrap_err();
+        assert!(err.contains("--database-url") && err.contains("unsupported scheme 'mysql'"), "{err}");
+        assert!(!err.contains("hunter2"), "the password is never echoed: {err}");
 
         let err = parse(&["serve", "--log", "info,[[["]).unwrap_err();
         assert!(err.to_string().contains("not a valid log filter"), "{err}");

@@ -22,11 +22,28 @@ pub struct StorageArgs {
     #[arg(long, env = "OKRFLOW_DATA_DIR", default_value = "./data", value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// Database URL. Default: SQLite at <data-dir>/okrflow.db. Postgres is recognised, and
-    /// refused with a clear message until the scale-out work lands.
-    // hide_env_values: a URL may carry a password, and --help would print it.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL", value_parser = parse_database_url)]
+    /// Database URL: sqlite://FILE (default: SQLite at <data-dir>/okrflow.db) or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require&…], shared by several okrflow
+    /// processes.
+    // hide_env_values: a URL may carry a password, and --help would print it. Checked after
+    // parsing (`StorageArgs::check`), not by a clap value parser, whose message would quote it.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    /// The database URL understood, or a message that names the problem without the password.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.database_url {
+            Some(url) => check_database_url("--database-url", url),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A database URL given as `flag`, checked; the message shows the URL with its password hidden.
+pub fn check_database_url(flag: &str, url: &str) -> Result<(), String> {
+    url.parse::<DatabaseUrl>().map(|_| ()).map_err(|e| format!("{flag}: {e}"))
 }
 
 /// Flags of `okrflow serve` (also accepted with no subcommand, which is how `cargo leptos
@@ -136,10 +153,6 @@ pub enum LogFormat {
     Json,
 }
 
-fn parse_database_url(s: &str) -> Result<String, String> {
-    s.parse::<DatabaseUrl>().map(|_| s.to_string()).map_err(|e| e.to_string())
-}
-
 fn parse_log_filter(s: &str) -> Result<String, String> {
     EnvFilter::try_new(s).map(|_| s.to_string()).map_err(|e| format!("not a valid log filter: {e}"))
 }
@@ -171,6 +184,7 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Resolves the fallbacks that clap cannot express (a second environment variable).
     pub fn from_args(args: ServeArgs) -> Result<ServeConfig, String> {
+        args.storage.check()?;
         let addr = match args.addr {
             Some(addr) => addr,
             None => match std::env::var("LEPTOS_SITE_ADDR") {

@@ -97,6 +97,32 @@ fn an_unopenable_database_fails_at_start_with_its_url() {
 }
 
 #[test]
+fn an_unreachable_postgres_fails_at_start_naming_host_port_and_cause_not_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1 of loopback: refused at once.
+    let url = "postgres://okr:hunter2@127.0.0.1:1/okr";
+    let out =
+        run(&["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--database-url", url]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot connect to Postgres at 127.0.0.1:1"), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_missing_postgres_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://postgres@127.0.0.1:5432/okrflow_no_such_database";
+    let out =
+        run(&["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--database-url", url]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("Postgres at 127.0.0.1:5432 has no database 'okrflow_no_such_database'"), "{err}");
+    assert!(err.contains("createdb"), "{err}");
+}
+
+#[test]
 fn a_port_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -135,6 +161,24 @@ fn migrate_creates_the_schema_and_exits() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("is up to date"));
     assert!(dir.path().join("okrflow.db").exists());
+}
+
+#[test]
+fn migrate_on_postgres_creates_the_schema_and_no_sqlite_file() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let scratch = rt.block_on(okrflow_engine::db::scratch::ScratchDatabase::create()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["migrate", "--data-dir", dir.path().to_str().unwrap(), "--database-url", scratch.url()];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("is up to date"), "{stdout}");
+    assert!(stdout.contains("generated password"), "the first admin is created on Postgres too: {stdout}");
+    assert!(!dir.path().join("okrflow.db").exists());
+    // Twice is harmless, and the admin is not created again.
+    let again = run(&args);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("generated password"));
 }
 
 /// Starts `okrflow serve` on a free port and returns it with its address, read from its log.

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 const PASSWORD: &str = "hostile-admin-password";
 
 fn auth() -> String {
@@ -26,13 +28,15 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `okrflow serve` on a free port over `data`, with a 1 GB profiling memory limit.
-    fn start(data: &Path) -> Server {
+    /// Starts `okrflow serve` on a free port over `data` (and `database`, when the suite runs
+    /// on Postgres), with a 1 GB profiling memory limit.
+    fn start(data: &Path, database: Option<&str>) -> Server {
         let bin = std::env::var_os("OKRFLOW_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_okrflow").into());
         let mut child = Command::new(bin)
             .args(["serve", "--addr", "127.0.0.1:0", "--log", "info", "--max-upload-mb", "1000"])
             .args(["--profile-memory-mb", "1000", "--data-dir"])
             .arg(data)
+            .args(database.map(|url| format!("--database-url={url}")))
             .env("OKRFLOW_ADMIN_PASSWORD", PASSWORD)
             .env_remove("DATABASE_URL")
             .env_remove("RUST_LOG")
@@ -260,7 +264,9 @@ fn one_line_ndjson(mb: usize) -> Vec<u8> {
 fn hostile_files_fail_or_stay_bounded_and_the_server_lives_on() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(&data);
+    let scratch = tokio::runtime::Runtime::new().unwrap().block_on(common::scratch_database());
+    let database = scratch.as_ref().map(|s| s.url().to_string());
+    let server = Server::start(&data, database.as_deref());
     let watch = Watch::start(&server);
 
     let samples: Vec<(&str, Vec<u8>)> = vec![
@@ -347,7 +353,7 @@ fn hostile_files_fail_or_stay_bounded_and_the_server_lives_on() {
     drop(cut);
     assert!(has_part(), "the killed server left its partial upload");
 
-    let server = Server::start(&data);
+    let server = Server::start(&data, database.as_deref());
     assert!(!has_part(), "the partial upload is swept at start");
     let (status, _, _) = get_json(&server, "/healthz");
     assert_eq!(status, 200);

@@ -5,10 +5,10 @@
 
 use std::borrow::Cow;
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
 use super::{AccountError, AuditEntry, AuditQuery};
-use crate::db::Database;
+use crate::db::{Database, Sql};
 
 /// The most entries one query returns: the hard page size of the audit page and its function.
 pub const MAX_LIMIT: usize = 200;
@@ -68,7 +68,7 @@ pub async fn record(db: &Database, r: Record<'_>) -> Result<(), AccountError> {
     let (actor, action, target, ip) = (field(r.actor), field(r.action), field(r.target), field(r.ip));
     let detail = bounded(r.detail, MAX_DETAIL_CHARS);
     sqlx::query(
-        "INSERT INTO audit_log (ts_ms, actor, action, target, ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (ts_ms, actor, action, target, ip, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(chrono::Utc::now().timestamp_millis())
     .bind(actor.as_ref())
@@ -94,9 +94,9 @@ pub async fn record_or_log(db: &Database, r: Record<'_>) {
 /// Deletes entries older than `before_ms`, then all but the newest `keep_rows`; returns how
 /// many went.
 pub async fn prune(db: &Database, before_ms: i64, keep_rows: i64) -> Result<u64, AccountError> {
-    let old = sqlx::query("DELETE FROM audit_log WHERE ts_ms < ?").bind(before_ms).execute(db.pool()).await?;
+    let old = sqlx::query("DELETE FROM audit_log WHERE ts_ms < $1").bind(before_ms).execute(db.pool()).await?;
     let extra =
-        sqlx::query("DELETE FROM audit_log WHERE id <= (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET ?)")
+        sqlx::query("DELETE FROM audit_log WHERE id <= (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1 OFFSET $1)")
             .bind(keep_rows)
             .execute(db.pool())
             .await?;
@@ -106,23 +106,23 @@ pub async fn prune(db: &Database, before_ms: i64, keep_rows: i64) -> Result<u64,
 /// Entries matching the filters, newest first, at most [`MAX_LIMIT`]. `action` matches a
 /// prefix ("user." finds all user changes); `before_id` pages back.
 pub async fn query(db: &Database, q: &AuditQuery) -> Result<Vec<AuditEntry>, AccountError> {
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_log WHERE 1=1");
+    let mut sql = Sql::new("SELECT * FROM audit_log WHERE 1=1");
     if let Some(actor) = q.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        sql.push(" AND actor = ").push_bind(actor.to_string());
+        sql.push(" AND actor = ").bind(actor.to_string());
     }
     if let Some(action) = q.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        sql.push(" AND substr(action, 1, length(").push_bind(action.to_string());
-        sql.push(")) = ").push_bind(action.to_string());
+        sql.push(" AND substr(action, 1, length(").bind(action.to_string());
+        sql.push(")) = ").bind(action.to_string());
     }
     if let Some(outcome) = q.outcome.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        sql.push(" AND outcome = ").push_bind(outcome.to_string());
+        sql.push(" AND outcome = ").bind(outcome.to_string());
     }
     if let Some(before) = q.before_id {
-        sql.push(" AND id < ").push_bind(before);
+        sql.push(" AND id < ").bind(before);
     }
     let limit = if q.limit == 0 { MAX_LIMIT } else { q.limit.min(MAX_LIMIT) };
-    sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64);
-    let rows = sql.build().fetch_all(db.pool()).await?;
+    sql.push(" ORDER BY id DESC LIMIT ").bind(limit as i64);
+    let rows = sql.fetch_all(db).await?;
     rows.iter()
         .map(|r| {
             Ok(AuditEntry {
@@ -143,80 +143,74 @@ pub async fn query(db: &Database, q: &AuditQuery) -> Result<Vec<AuditEntry>, Acc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_db;
+    use crate::db::testing::both_backends;
 
-    #[tokio::test]
-    async fn records_are_filtered_by_actor_action_prefix_and_outcome() {
-        let (_dir, db) = test_db().await;
-        let rec = |actor, action, outcome| Record { actor, action, target: "t", ip: "127.0.0.1", outcome, detail: "" };
-        record(&db, rec("admin", "user.create", Outcome::Ok)).await.unwrap();
-        record(&db, rec("anonymous", "login.failed", Outcome::Failed)).await.unwrap();
-        record(&db, rec("admin", "user.disable", Outcome::Ok)).await.unwrap();
-        record(&db, rec("bob", "user.create", Outcome::Denied)).await.unwrap();
+    both_backends! {
+        async fn records_are_filtered_by_actor_action_prefix_and_outcome(db) {
+            let rec = |actor, action, outcome| Record { actor, action, target: "t", ip: "127.0.0.1", outcome, detail: "" };
+            record(&db, rec("admin", "user.create", Outcome::Ok)).await.unwrap();
+            record(&db, rec("anonymous", "login.failed", Outcome::Failed)).await.unwrap();
+            record(&db, rec("admin", "user.disable", Outcome::Ok)).await.unwrap();
+            record(&db, rec("bob", "user.create", Outcome::Denied)).await.unwrap();
 
-        let q = |actor: Option<&str>, action: Option<&str>, outcome: Option<&str>| AuditQuery {
-            actor: actor.map(String::from),
-            action: action.map(String::from),
-            outcome: outcome.map(String::from),
-            ..Default::default()
-        };
-        let got = query(&db, &q(Some("admin"), None, None)).await.unwrap();
-        assert_eq!(got.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.disable", "user.create"]);
-        assert_eq!(query(&db, &q(None, Some("user."), None)).await.unwrap().len(), 3);
-        assert_eq!(query(&db, &q(None, None, Some("denied"))).await.unwrap()[0].actor, "bob");
-        assert_eq!(query(&db, &q(None, Some("%"), None)).await.unwrap().len(), 0, "no wildcards");
-    }
-
-    #[tokio::test]
-    async fn long_fields_are_cut_with_a_marker() {
-        let (_dir, db) = test_db().await;
-        let huge = "x".repeat(2_000_000);
-        let r = Record {
-            actor: &huge,
-            action: "login.failed",
-            target: &huge,
-            ip: "",
-            outcome: Outcome::Failed,
-            detail: &huge,
-        };
-        record(&db, r).await.unwrap();
-        let e = &query(&db, &AuditQuery::default()).await.unwrap()[0];
-        assert!(e.target.starts_with(&"x".repeat(MAX_FIELD_CHARS)), "the start is kept");
-        assert!(
-            e.target.ends_with(&format!("… [{} more characters cut]", 2_000_000 - MAX_FIELD_CHARS)),
-            "{}",
-            e.target
-        );
-        assert!(e.actor.chars().count() < MAX_FIELD_CHARS + 40);
-        assert!(e.detail.chars().count() < MAX_DETAIL_CHARS + 40);
-        assert_eq!(bounded("short", 10), "short");
-        assert_eq!(bounded("ééé", 2), "éé… [1 more characters cut]");
-    }
-
-    #[tokio::test]
-    async fn pruning_removes_old_entries_and_caps_the_count() {
-        let (_dir, db) = test_db().await;
-        for i in 0..10 {
-            let target = format!("t{i}");
-            record(&db, Record { actor: "a", action: "x", target: &target, ..Default::default() }).await.unwrap();
+            let q = |actor: Option<&str>, action: Option<&str>, outcome: Option<&str>| AuditQuery {
+                actor: actor.map(String::from),
+                action: action.map(String::from),
+                outcome: outcome.map(String::from),
+                ..Default::default()
+            };
+            let got = query(&db, &q(Some("admin"), None, None)).await.unwrap();
+            assert_eq!(got.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.disable", "user.create"]);
+            assert_eq!(query(&db, &q(None, Some("user."), None)).await.unwrap().len(), 3);
+            assert_eq!(query(&db, &q(None, None, Some("denied"))).await.unwrap()[0].actor, "bob");
+            assert_eq!(query(&db, &q(None, Some("%"), None)).await.unwrap().len(), 0, "no wildcards");
         }
-        sqlx::query("UPDATE audit_log SET ts_ms = 0 WHERE target = 't0'").execute(db.pool()).await.unwrap();
-        let now = chrono::Utc::now().timestamp_millis();
-        assert_eq!(prune(&db, now - RETENTION.num_milliseconds(), 4).await.unwrap(), 6);
-        let left: Vec<_> = query(&db, &AuditQuery::default()).await.unwrap().into_iter().map(|e| e.target).collect();
-        assert_eq!(left, ["t9", "t8", "t7", "t6"]);
-    }
 
-    #[tokio::test]
-    async fn a_query_returns_one_page_at_most() {
-        let (_dir, db) = test_db().await;
-        for _ in 0..(MAX_LIMIT + 5) {
-            record(&db, Record { actor: "a", action: "x", ..Default::default() }).await.unwrap();
+        async fn long_fields_are_cut_with_a_marker(db) {
+            let huge = "x".repeat(2_000_000);
+            let r = Record {
+                actor: &huge,
+                action: "login.failed",
+                target: &huge,
+                ip: "",
+                outcome: Outcome::Failed,
+                detail: &huge,
+            };
+            record(&db, r).await.unwrap();
+            let e = &query(&db, &AuditQuery::default()).await.unwrap()[0];
+            assert!(e.target.starts_with(&"x".repeat(MAX_FIELD_CHARS)), "the start is kept");
+            assert!(
+                e.target.ends_with(&format!("… [{} more characters cut]", 2_000_000 - MAX_FIELD_CHARS)),
+                "{}",
+                e.target
+            );
+            assert!(e.actor.chars().count() < MAX_FIELD_CHARS + 40);
+            assert!(e.detail.chars().count() < MAX_DETAIL_CHARS + 40);
+            assert_eq!(bounded("short", 10), "short");
+            assert_eq!(bounded("ééé", 2), "éé… [1 more characters cut]");
         }
-        let all = query(&db, &AuditQuery { limit: 1_000_000, ..Default::default() }).await.unwrap();
-        assert_eq!(all.len(), MAX_LIMIT);
-        let older =
-            query(&db, &AuditQuery { before_id: Some(all[MAX_LIMIT - 1].id), ..Default::default() }).await.unwrap();
-        assert_eq!(older.len(), 5);
+
+        async fn pruning_removes_old_entries_and_caps_the_count(db) {
+            for i in 0..10 {
+                let target = format!("t{i}");
+                record(&db, Record { actor: "a", action: "x", target: &target, ..Default::default() }).await.unwrap();
+            }
+            sqlx::query("UPDATE audit_log SET ts_ms = 0 WHERE target = 't0'").execute(db.pool()).await.unwrap();
+            let now = chrono::Utc::now().timestamp_millis();
+            assert_eq!(prune(&db, now - RETENTION.num_milliseconds(), 4).await.unwrap(), 6);
+            let left: Vec<_> = query(&db, &AuditQuery::default()).await.unwrap().into_iter().map(|e| e.target).collect();
+            assert_eq!(left, ["t9", "t8", "t7", "t6"]);
+        }
+
+        async fn a_query_returns_one_page_at_most(db) {
+            for _ in 0..(MAX_LIMIT + 5) {
+                record(&db, Record { actor: "a", action: "x", ..Default::default() }).await.unwrap();
+            }
+            let all = query(&db, &AuditQuery { limit: 1_000_000, ..Default::default() }).await.unwrap();
+            assert_eq!(all.len(), MAX_LIMIT);
+            let older =
+                query(&db, &AuditQuery { before_id: Some(all[MAX_LIMIT - 1].id), ..Default::default() }).await.unwrap();
+            assert_eq!(older.len(), 5);
+        }
     }
 }

@@ -12,7 +12,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// How many characters of a token lists show.
 const SHOWN: usize = 10;
 
-fn view(row: &sqlx::sqlite::SqliteRow) -> Result<TokenView, sqlx::Error> {
+fn view(row: &sqlx::any::AnyRow) -> Result<TokenView, sqlx::Error> {
     Ok(TokenView {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -43,7 +43,7 @@ pub async fn create(
     let token = secret::new_secret(PREFIX);
     let prefix: String = token.chars().take(SHOWN).collect();
     let result = sqlx::query(
-        "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(user_id)
     .bind(name)
@@ -51,21 +51,21 @@ pub async fn create(
     .bind(&prefix)
     .bind(now_ms)
     .bind(expires_at_ms)
-    .execute(db.pool())
+    .fetch_one(db.pool())
     .await;
-    let id = match result {
-        Ok(done) => done.last_insert_rowid(),
+    let id: i64 = match result {
+        Ok(row) => row.try_get("id")?,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             return Err(AccountError::Conflict(format!("you already have a token named '{name}'")))
         }
         Err(e) => return Err(e.into()),
     };
-    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ?").bind(id).fetch_one(db.pool()).await?;
+    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_one(db.pool()).await?;
     Ok((token, view(&row)?))
 }
 
 pub async fn list(db: &Database, user_id: i64) -> Result<Vec<TokenView>, AccountError> {
-    let rows = sqlx::query("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at_ms DESC, id DESC")
+    let rows = sqlx::query("SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at_ms DESC, id DESC")
         .bind(user_id)
         .fetch_all(db.pool())
         .await?;
@@ -75,7 +75,7 @@ pub async fn list(db: &Database, user_id: i64) -> Result<Vec<TokenView>, Account
 /// Revokes one of `user_id`'s tokens; returns its name.
 pub async fn revoke(db: &Database, user_id: i64, token_id: i64, now_ms: i64) -> Result<String, AccountError> {
     let name: Option<String> = sqlx::query_scalar(
-        "UPDATE api_tokens SET revoked_at_ms = COALESCE(revoked_at_ms, ?) WHERE id = ? AND user_id = ? RETURNING name",
+        "UPDATE api_tokens SET revoked_at_ms = COALESCE(revoked_at_ms, $1) WHERE id = $2 AND user_id = $3 RETURNING name",
     )
     .bind(now_ms)
     .bind(token_id)
@@ -92,7 +92,7 @@ pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Pr
     }
     let row = sqlx::query(
         "SELECT t.id, t.user_id, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.token_hash = ? AND t.revoked_at_ms IS NULL AND (t.expires_at_ms IS NULL OR t.expires_at_ms > ?) \
+         WHERE t.token_hash = $1 AND t.revoked_at_ms IS NULL AND (t.expires_at_ms IS NULL OR t.expires_at_ms > $2) \
          AND u.disabled = 0",
     )
     .bind(secret::hash_secret(token))
@@ -100,7 +100,7 @@ pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Pr
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
+    sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
         .bind(now_ms)
         .bind(row.try_get::<i64, _>("id")?)
         .execute(db.pool())
@@ -117,44 +117,42 @@ pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::both_backends;
     use crate::accounts::users;
-    use crate::db::test_db;
 
-    #[tokio::test]
-    async fn tokens_work_until_revoked_or_expired_and_are_stored_hashed() {
-        let (_dir, db) = test_db().await;
-        let u = users::create(&db, "hana", "a long password", Role::Editor).await.unwrap();
-        let (secret, listed) = create(&db, u.id, "ci", None, 10).await.unwrap();
-        assert!(secret.starts_with(PREFIX));
-        assert!(secret.starts_with(&listed.prefix));
-        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE token_hash = ?")
-            .bind(&secret)
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
-        assert_eq!(stored, 0, "the secret itself is never stored");
+    both_backends! {
+        async fn tokens_work_until_revoked_or_expired_and_are_stored_hashed(db) {
+            let u = users::create(&db, "hana", "a long password", Role::Editor).await.unwrap();
+            let (secret, listed) = create(&db, u.id, "ci", None, 10).await.unwrap();
+            assert!(secret.starts_with(PREFIX));
+            assert!(secret.starts_with(&listed.prefix));
+            let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE token_hash = $1")
+                .bind(&secret)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            assert_eq!(stored, 0, "the secret itself is never stored");
 
-        let who = verify(&db, &secret, 20).await.unwrap().expect("valid");
-        assert_eq!(who.via, AuthMethod::Token);
-        assert_eq!(list(&db, u.id).await.unwrap()[0].last_used_ms, Some(20));
+            let who = verify(&db, &secret, 20).await.unwrap().expect("valid");
+            assert_eq!(who.via, AuthMethod::Token);
+            assert_eq!(list(&db, u.id).await.unwrap()[0].last_used_ms, Some(20));
 
-        assert_eq!(revoke(&db, u.id, listed.id, 30).await.unwrap(), "ci");
-        assert!(verify(&db, &secret, 31).await.unwrap().is_none(), "revocation is immediate");
+            assert_eq!(revoke(&db, u.id, listed.id, 30).await.unwrap(), "ci");
+            assert!(verify(&db, &secret, 31).await.unwrap().is_none(), "revocation is immediate");
 
-        let (short, _) = create(&db, u.id, "short-lived", Some(100), 10).await.unwrap();
-        assert!(verify(&db, &short, 99).await.unwrap().is_some());
-        assert!(verify(&db, &short, 100).await.unwrap().is_none());
-    }
+            let (short, _) = create(&db, u.id, "short-lived", Some(100), 10).await.unwrap();
+            assert!(verify(&db, &short, 99).await.unwrap().is_some());
+            assert!(verify(&db, &short, 100).await.unwrap().is_none());
+        }
 
-    #[tokio::test]
-    async fn names_are_checked_and_others_cannot_revoke() {
-        let (_dir, db) = test_db().await;
-        let a = users::create(&db, "ivan", "a long password", Role::Editor).await.unwrap();
-        let b = users::create(&db, "jade", "a long password", Role::Editor).await.unwrap();
-        assert!(create(&db, a.id, "  ", None, 0).await.is_err());
-        let (_, t) = create(&db, a.id, "laptop", None, 0).await.unwrap();
-        assert!(create(&db, a.id, "laptop", None, 0).await.unwrap_err().to_string().contains("already have"));
-        assert!(matches!(revoke(&db, b.id, t.id, 1).await, Err(AccountError::NotFound(_))));
-        assert!(create(&db, a.id, "old", Some(5), 10).await.unwrap_err().to_string().contains("in the past"));
+        async fn names_are_checked_and_others_cannot_revoke(db) {
+            let a = users::create(&db, "ivan", "a long password", Role::Editor).await.unwrap();
+            let b = users::create(&db, "jade", "a long password", Role::Editor).await.unwrap();
+            assert!(create(&db, a.id, "  ", None, 0).await.is_err());
+            let (_, t) = create(&db, a.id, "laptop", None, 0).await.unwrap();
+            assert!(create(&db, a.id, "laptop", None, 0).await.unwrap_err().to_string().contains("already have"));
+            assert!(matches!(revoke(&db, b.id, t.id, 1).await, Err(AccountError::NotFound(_))));
+            assert!(create(&db, a.id, "old", Some(5), 10).await.unwrap_err().to_string().contains("in the past"));
+        }
     }
 }

@@ -19,7 +19,7 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn view(row: &sqlx::sqlite::SqliteRow) -> Result<UserView, sqlx::Error> {
+fn view(row: &sqlx::any::AnyRow) -> Result<UserView, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(UserView {
         id: row.try_get("id")?,
@@ -40,17 +40,17 @@ pub async fn create(db: &Database, username: &str, password: &str, role: Role) -
     let now = now_ms();
     let result = sqlx::query(
         "INSERT INTO users (username, password_hash, role, disabled, created_at_ms, password_changed_at_ms) \
-         VALUES (?, ?, ?, 0, ?, ?)",
+         VALUES ($1, $2, $3, 0, $4, $5) RETURNING id",
     )
     .bind(username)
     .bind(&hash)
     .bind(role.as_str())
     .bind(now)
     .bind(now)
-    .execute(db.pool())
+    .fetch_one(db.pool())
     .await;
     match result {
-        Ok(done) => get(db, done.last_insert_rowid()).await,
+        Ok(row) => get(db, row.try_get("id")?).await,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(AccountError::Conflict(format!("a user named '{username}' already exists")))
         }
@@ -59,7 +59,7 @@ pub async fn create(db: &Database, username: &str, password: &str, role: Role) -
 }
 
 pub async fn get(db: &Database, id: i64) -> Result<UserView, AccountError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(db.pool())
         .await?
@@ -70,7 +70,7 @@ pub async fn get(db: &Database, id: i64) -> Result<UserView, AccountError> {
 /// The user with this name (normalised as a login would); `None` for a name no account can have.
 pub async fn find(db: &Database, username: &str) -> Result<Option<UserView>, AccountError> {
     let Ok(name) = UserName::parse(username) else { return Ok(None) };
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1)"))
         .bind(name.as_str())
         .fetch_optional(db.pool())
         .await?;
@@ -78,7 +78,7 @@ pub async fn find(db: &Database, username: &str) -> Result<Option<UserView>, Acc
 }
 
 pub async fn list(db: &Database) -> Result<Vec<UserView>, AccountError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY username")).fetch_all(db.pool()).await?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY lower(username)")).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
 }
 
@@ -92,7 +92,7 @@ async fn ensure_another_admin(db: &Database, user: &UserView, what: &str) -> Res
         return Ok(());
     }
     let admins: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?")
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != $1")
             .bind(user.id)
             .fetch_one(db.pool())
             .await?;
@@ -107,7 +107,7 @@ pub async fn set_role(db: &Database, id: i64, role: Role) -> Result<UserView, Ac
     if role != Role::Admin {
         ensure_another_admin(db, &user, "demote").await?;
     }
-    sqlx::query("UPDATE users SET role = ? WHERE id = ?").bind(role.as_str()).bind(id).execute(db.pool()).await?;
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role.as_str()).bind(id).execute(db.pool()).await?;
     get(db, id).await
 }
 
@@ -118,9 +118,9 @@ pub async fn set_disabled(db: &Database, id: i64, disabled: bool) -> Result<User
         ensure_another_admin(db, &user, "disable").await?;
     }
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE users SET disabled = ? WHERE id = ?").bind(disabled as i64).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2").bind(disabled as i64).bind(id).execute(&mut *tx).await?;
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     get(db, id).await
@@ -155,7 +155,7 @@ pub async fn set_password(db: &Database, id: i64, new_password: &str) -> Result<
     let hash = hash_password(new_password)?;
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
-    let done = sqlx::query("UPDATE users SET password_hash = ?, password_changed_at_ms = ? WHERE id = ?")
+    let done = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at_ms = $2 WHERE id = $3")
         .bind(&hash)
         .bind(now)
         .bind(id)
@@ -165,8 +165,8 @@ pub async fn set_password(db: &Database, id: i64, new_password: &str) -> Result<
         return Err(AccountError::NotFound(format!("user {id}")));
     }
     let sessions =
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
-    let tokens = sqlx::query("UPDATE api_tokens SET revoked_at_ms = ? WHERE user_id = ? AND revoked_at_ms IS NULL")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+    let tokens = sqlx::query("UPDATE api_tokens SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL")
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
@@ -183,7 +183,7 @@ pub async fn change_own_password(
     current: &str,
     new_password: &str,
 ) -> Result<Ended, AccountError> {
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
         .await?
@@ -198,7 +198,7 @@ pub async fn change_own_password(
 /// [`AccountError::BadCredentials`] after the same argon2 work. The name is a [`UserName`], the
 /// same the login limiter counted.
 pub async fn authenticate(db: &Database, username: &UserName, password: &str) -> Result<UserView, AccountError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = ?"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)"))
         .bind(username.as_str())
         .fetch_optional(db.pool())
         .await?;
@@ -278,82 +278,72 @@ fn write_owner_only(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_db;
+    use crate::db::testing::both_backends;
 
-    #[tokio::test]
-    async fn create_authenticate_and_reject_the_same_way() {
-        let (_dir, db) = test_db().await;
-        let alice = create(&db, "alice", "a long password", Role::Editor).await.unwrap();
-        assert_eq!(alice.role, Role::Editor);
-        let name = |n: &str| UserName::parse(n).unwrap();
-        assert_eq!(authenticate(&db, &name("alice"), "a long password").await.unwrap().id, alice.id);
-        assert_eq!(authenticate(&db, &name("ALICE\t"), "a long password").await.unwrap().id, alice.id);
-        let wrong = authenticate(&db, &name("alice"), "nope nope nope").await.unwrap_err().to_string();
-        let unknown = authenticate(&db, &name("mallory"), "nope nope nope").await.unwrap_err().to_string();
-        assert_eq!(wrong, unknown);
-        set_disabled(&db, alice.id, true).await.unwrap();
-        let disabled = authenticate(&db, &name("alice"), "a long password").await.unwrap_err().to_string();
-        assert_eq!(disabled, unknown);
-    }
-
-    #[tokio::test]
-    async fn bad_names_and_duplicates_are_refused_with_the_rule() {
-        let (_dir, db) = test_db().await;
-        let err = create(&db, "../etc", "a long password", Role::Viewer).await.unwrap_err().to_string();
-        assert!(err.contains("contains '/'"), "{err}");
-        create(&db, "bob", "a long password", Role::Viewer).await.unwrap();
-        let err = create(&db, "BOB", "a long password", Role::Viewer).await.unwrap_err().to_string();
-        assert!(err.contains("already exists"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn the_last_admin_cannot_be_demoted_or_disabled() {
-        let (_dir, db) = test_db().await;
-        let root = create(&db, "root", "a long password", Role::Admin).await.unwrap();
-        assert!(set_role(&db, root.id, Role::Viewer).await.unwrap_err().to_string().contains("last enabled admin"));
-        assert!(set_disabled(&db, root.id, true).await.is_err());
-        create(&db, "second", "a long password", Role::Admin).await.unwrap();
-        assert_eq!(set_role(&db, root.id, Role::Viewer).await.unwrap().role, Role::Viewer);
-    }
-
-    #[tokio::test]
-    async fn the_first_admin_gets_a_generated_password_in_an_owner_only_file() {
-        let (dir, db) = test_db().await;
-        let FirstAdmin::Generated { password, file } = ensure_first_admin(&db, dir.path(), None).await.unwrap() else {
-            panic!("expected a generated password");
-        };
-        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    both_backends! {
+        async fn create_authenticate_and_reject_the_same_way(db) {
+            let alice = create(&db, "alice", "a long password", Role::Editor).await.unwrap();
+            assert_eq!(alice.role, Role::Editor);
+            let name = |n: &str| UserName::parse(n).unwrap();
+            assert_eq!(authenticate(&db, &name("alice"), "a long password").await.unwrap().id, alice.id);
+            assert_eq!(authenticate(&db, &name("ALICE\t"), "a long password").await.unwrap().id, alice.id);
+            let wrong = authenticate(&db, &name("alice"), "nope nope nope").await.unwrap_err().to_string();
+            let unknown = authenticate(&db, &name("mallory"), "nope nope nope").await.unwrap_err().to_string();
+            assert_eq!(wrong, unknown);
+            set_disabled(&db, alice.id, true).await.unwrap();
+            let disabled = authenticate(&db, &name("alice"), "a long password").await.unwrap_err().to_string();
+            assert_eq!(disabled, unknown);
         }
-        assert!(authenticate(&db, &UserName::parse(FIRST_ADMIN).unwrap(), &password).await.is_ok());
-        assert_eq!(ensure_first_admin(&db, dir.path(), None).await.unwrap(), FirstAdmin::NotNeeded);
-    }
 
-    #[tokio::test]
-    async fn changing_a_password_needs_the_current_one() {
-        let (_dir, db) = test_db().await;
-        let u = create(&db, "dana", "first password", Role::Viewer).await.unwrap();
-        let err = change_own_password(&db, u.id, "wrong password", "second password").await.unwrap_err();
-        assert!(err.to_string().contains("current password is wrong"));
-        change_own_password(&db, u.id, "first password", "second password").await.unwrap();
-        assert!(authenticate(&db, &UserName::parse("dana").unwrap(), "second password").await.is_ok());
-    }
+        async fn bad_names_and_duplicates_are_refused_with_the_rule(db) {
+            let err = create(&db, "../etc", "a long password", Role::Viewer).await.unwrap_err().to_string();
+            assert!(err.contains("contains '/'"), "{err}");
+            create(&db, "bob", "a long password", Role::Viewer).await.unwrap();
+            let err = create(&db, "BOB", "a long password", Role::Viewer).await.unwrap_err().to_string();
+            assert!(err.contains("already exists"), "{err}");
+        }
 
-    #[tokio::test]
-    async fn a_new_password_ends_sessions_and_revokes_api_tokens() {
-        use crate::accounts::{sessions, tokens};
-        let (_dir, db) = test_db().await;
-        let u = create(&db, "eli", "first password", Role::Editor).await.unwrap();
-        let (token, _) = tokens::create(&db, u.id, "ci", None, now_ms()).await.unwrap();
-        let session = sessions::create(&db, u.id, "", "", now_ms()).await.unwrap();
-        let ended = change_own_password(&db, u.id, "first password", "second password").await.unwrap();
-        assert_eq!(ended, Ended { sessions: 1, tokens: 1 });
-        assert_eq!(ended.to_string(), "1 session and 1 API token ended");
-        assert!(tokens::verify(&db, &token, now_ms()).await.unwrap().is_none());
-        assert!(sessions::lookup(&db, &session.cookie, now_ms()).await.unwrap().is_none());
-        assert_eq!(set_password(&db, u.id, "third password").await.unwrap(), Ended::default(), "nothing left to end");
+        async fn the_last_admin_cannot_be_demoted_or_disabled(db) {
+            let root = create(&db, "root", "a long password", Role::Admin).await.unwrap();
+            assert!(set_role(&db, root.id, Role::Viewer).await.unwrap_err().to_string().contains("last enabled admin"));
+            assert!(set_disabled(&db, root.id, true).await.is_err());
+            create(&db, "second", "a long password", Role::Admin).await.unwrap();
+            assert_eq!(set_role(&db, root.id, Role::Viewer).await.unwrap().role, Role::Viewer);
+        }
+
+        async fn the_first_admin_gets_a_generated_password_in_an_owner_only_file(db, dir) {
+            let FirstAdmin::Generated { password, file } = ensure_first_admin(&db, &dir, None).await.unwrap() else {
+                panic!("expected a generated password");
+            };
+            assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            }
+            assert!(authenticate(&db, &UserName::parse(FIRST_ADMIN).unwrap(), &password).await.is_ok());
+            assert_eq!(ensure_first_admin(&db, &dir, None).await.unwrap(), FirstAdmin::NotNeeded);
+        }
+
+        async fn changing_a_password_needs_the_current_one(db) {
+            let u = create(&db, "dana", "first password", Role::Viewer).await.unwrap();
+            let err = change_own_password(&db, u.id, "wrong password", "second password").await.unwrap_err();
+            assert!(err.to_string().contains("current password is wrong"));
+            change_own_password(&db, u.id, "first password", "second password").await.unwrap();
+            assert!(authenticate(&db, &UserName::parse("dana").unwrap(), "second password").await.is_ok());
+        }
+
+        async fn a_new_password_ends_sessions_and_revokes_api_tokens(db) {
+            use crate::accounts::{sessions, tokens};
+            let u = create(&db, "eli", "first password", Role::Editor).await.unwrap();
+            let (token, _) = tokens::create(&db, u.id, "ci", None, now_ms()).await.unwrap();
+            let session = sessions::create(&db, u.id, "", "", now_ms()).await.unwrap();
+            let ended = change_own_password(&db, u.id, "first password", "second password").await.unwrap();
+            assert_eq!(ended, Ended { sessions: 1, tokens: 1 });
+            assert_eq!(ended.to_string(), "1 session and 1 API token ended");
+            assert!(tokens::verify(&db, &token, now_ms()).await.unwrap().is_none());
+            assert!(sessions::lookup(&db, &session.cookie, now_ms()).await.unwrap().is_none());
+            assert_eq!(set_password(&db, u.id, "third password").await.unwrap(), Ended::default(), "nothing left to end");
+        }
     }
 }

@@ -386,62 +386,57 @@ impl Files {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::both_backends;
 
-    #[tokio::test]
-    async fn a_store_opened_with_an_empty_database_is_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let files_dir = dir.path().join("files");
-        std::fs::create_dir_all(&files_dir).unwrap();
-        let stored = files_dir.join("89abcdef89abcdef89abcdef89abcdef");
-        std::fs::write(&stored, b"bytes of another database").unwrap();
-        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-        std::fs::File::options().write(true).open(&stored).unwrap().set_modified(when).unwrap();
-        let db = Database::connect(&format!("sqlite://{}", dir.path().join("new.db").display())).await.unwrap();
-        db.migrate().await.unwrap();
-        Files::open(db, dir.path(), 1_000, Default::default()).await.unwrap();
-        assert!(stored.exists(), "never delete what another database may own");
-    }
+    both_backends! {
+        async fn a_store_opened_with_an_empty_database_is_left_alone(db, dir) {
+            let files_dir = dir.join("files");
+            std::fs::create_dir_all(&files_dir).unwrap();
+            let stored = files_dir.join("89abcdef89abcdef89abcdef89abcdef");
+            std::fs::write(&stored, b"bytes of another database").unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+            std::fs::File::options().write(true).open(&stored).unwrap().set_modified(when).unwrap();
+            Files::open(db, &dir, 1_000, Default::default()).await.unwrap();
+            assert!(stored.exists(), "never delete what another database may own");
+        }
 
-    #[tokio::test]
-    async fn opening_removes_what_a_crash_left_and_keeps_recorded_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
-        db.migrate().await.unwrap();
-        let files = Files::open(db.clone(), dir.path(), 1_000, Default::default()).await.unwrap();
-        let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
-        let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
-        // What a crash could leave, an hour ago: a partial upload and bytes without a row.
-        let aged = |name: &str, age_secs: u64| {
-            let path = files.dir().join(name);
-            std::fs::write(&path, b"left over").unwrap();
-            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
-            std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
-        };
-        aged("0123abcd0123abcd0123abcd0123abcd.part", 7200);
-        aged("89abcdef89abcdef89abcdef89abcdef", 7200);
-        // Removed too: a fresh partial upload nobody writes (its process was killed).
-        aged("00001111000011110000111100001111.part", 1);
-        // Kept: a partial upload a live process is writing (it holds the lock), a fresh stored
-        // file (another process may be recording it) and names the store never makes.
-        aged("22223333222233332222333322223333.part", 1);
-        let writing = std::fs::File::open(files.dir().join("22223333222233332222333322223333.part")).unwrap();
-        writing.lock().unwrap();
-        aged("fedcba98fedcba98fedcba98fedcba98", 10);
-        aged("notes-of-the-admin.txt", 7200);
-        let reopened = Files::open(db, dir.path(), 1_000, Default::default()).await.unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(reopened.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        let mut expected = vec![
-            kept.id.clone(),
-            "22223333222233332222333322223333.part".into(),
-            "fedcba98fedcba98fedcba98fedcba98".into(),
-            "notes-of-the-admin.txt".into(),
-        ];
-        expected.sort();
-        assert_eq!(names, expected);
-        drop(writing);
+        async fn opening_removes_what_a_crash_left_and_keeps_recorded_files(db, dir) {
+            let files = Files::open(db.clone(), &dir, 1_000, Default::default()).await.unwrap();
+            let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
+            let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
+            // What a crash could leave, an hour ago: a partial upload and bytes without a row.
+            let aged = |name: &str, age_secs: u64| {
+                let path = files.dir().join(name);
+                std::fs::write(&path, b"left over").unwrap();
+                let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+                std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
+            };
+            aged("0123abcd0123abcd0123abcd0123abcd.part", 7200);
+            aged("89abcdef89abcdef89abcdef89abcdef", 7200);
+            // Removed too: a fresh partial upload nobody writes (its process was killed).
+            aged("00001111000011110000111100001111.part", 1);
+            // Kept: a partial upload a live process is writing (it holds the lock), a fresh stored
+            // file (another process may be recording it) and names the store never makes.
+            aged("22223333222233332222333322223333.part", 1);
+            let writing = std::fs::File::open(files.dir().join("22223333222233332222333322223333.part")).unwrap();
+            writing.lock().unwrap();
+            aged("fedcba98fedcba98fedcba98fedcba98", 10);
+            aged("notes-of-the-admin.txt", 7200);
+            let reopened = Files::open(db, &dir, 1_000, Default::default()).await.unwrap();
+            let mut names: Vec<String> = std::fs::read_dir(reopened.dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            let mut expected = vec![
+                kept.id.clone(),
+                "22223333222233332222333322223333.part".into(),
+                "fedcba98fedcba98fedcba98fedcba98".into(),
+                "notes-of-the-admin.txt".into(),
+            ];
+            expected.sort();
+            assert_eq!(names, expected);
+            drop(writing);
+        }
     }
 }

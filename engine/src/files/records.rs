@@ -2,13 +2,13 @@
 //! status and profile, and every download. Status moves queued → profiling → ready | failed;
 //! only the profiler moves it past queued, and a reprocess puts it back.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 use super::{
     Conversion, DownloadView, FileKind, FileQuery, FileRef, FileSort, FileStatus, FileTotals, FileView, Profile,
 };
-use crate::db::Database;
+use crate::db::{Database, Sql};
 
 /// A file about to be recorded.
 pub struct NewFile<'a> {
@@ -30,7 +30,7 @@ const VIEW: &str = "SELECT f.id, f.name, f.kind, f.size_bytes, f.sha256, f.uploa
        OR (d.uploaded_at_ms = f.uploaded_at_ms AND d.id < f.id)) ORDER BY d.uploaded_at_ms, d.id LIMIT 1) AS duplicate \
      FROM files f";
 
-fn view_of(row: &SqliteRow) -> Result<FileView, sqlx::Error> {
+fn view_of(row: &AnyRow) -> Result<FileView, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let decode = |what: &str, e: String| sqlx::Error::Decode(format!("files.{what}: {e}").into());
@@ -68,7 +68,7 @@ fn view_of(row: &SqliteRow) -> Result<FileView, sqlx::Error> {
 pub async fn insert(db: &Database, f: &NewFile<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO files (id, name, kind, size_bytes, sha256, uploaded_by, uploaded_at_ms, source_id, source_name, \
-         conversion, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')",
+         conversion, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued')",
     )
     .bind(f.id)
     .bind(f.name)
@@ -86,47 +86,50 @@ pub async fn insert(db: &Database, f: &NewFile<'_>) -> Result<(), sqlx::Error> {
 }
 
 pub async fn get(db: &Database, id: &str) -> Result<Option<FileView>, sqlx::Error> {
-    let row = sqlx::query(&format!("{VIEW} WHERE f.id = ?")).bind(id).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(&format!("{VIEW} WHERE f.id = $1")).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(view_of).transpose()
 }
 
-fn filtered<'a>(builder: &mut QueryBuilder<'a, Sqlite>, q: &'a FileQuery) {
-    builder.push(" WHERE 1 = 1");
+fn filtered<'a>(sql: &mut Sql<'a>, db: &Database, q: &'a FileQuery) {
+    sql.push(" WHERE 1 = 1");
     if let Some(name) = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        // instr: no LIKE wildcards to escape; SQLite's lower() folds ASCII letters only.
-        builder.push(" AND instr(lower(f.name), lower(").push_bind(name).push(")) > 0");
+        // Plain substring search: no LIKE wildcards to escape. Both backends fold ASCII letters
+        // alike; Postgres also folds other letters.
+        let needle = sql.next_placeholder();
+        sql.push(" AND ").push(&db.backend().contains("f.name", &needle)).bind(name.to_lowercase());
     }
     if let Some(kind) = q.kind {
-        builder.push(" AND f.kind = ").push_bind(kind.as_str());
+        sql.push(" AND f.kind = ").bind(kind.as_str());
     }
 }
 
 /// One page of files matching `q`, and how many match.
 pub async fn list(db: &Database, q: &FileQuery) -> Result<(Vec<FileView>, u64), sqlx::Error> {
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM files f");
-    filtered(&mut count, q);
-    let matching: i64 = count.build_query_scalar().fetch_one(db.pool()).await?;
+    let mut count = Sql::new("SELECT COUNT(*) FROM files f");
+    filtered(&mut count, db, q);
+    let matching: i64 = count.fetch_scalar(db).await?;
 
-    let mut select = QueryBuilder::<Sqlite>::new(VIEW);
-    filtered(&mut select, q);
+    let mut select = Sql::new(VIEW);
+    filtered(&mut select, db, q);
     let column = match q.sort {
-        FileSort::Name => "f.name COLLATE NOCASE",
+        FileSort::Name => "lower(f.name)",
         FileSort::Kind => "f.kind",
         FileSort::Size => "f.size_bytes",
         FileSort::Uploaded => "f.uploaded_at_ms",
         FileSort::Rows => "f.rows",
         FileSort::Downloads => "f.downloads",
     };
-    let direction = if q.descending { "DESC" } else { "ASC" };
-    select.push(format!(" ORDER BY {column} {direction}, f.id {direction} LIMIT "));
-    select.push_bind(q.per_page as i64).push(" OFFSET ").push_bind((q.page as i64 - 1) * q.per_page as i64);
-    let rows = select.build().fetch_all(db.pool()).await?;
+    // NULLs (files without rows) sort first ascending, as SQLite does; Postgres needs telling.
+    let (direction, nulls) = if q.descending { ("DESC", "NULLS LAST") } else { ("ASC", "NULLS FIRST") };
+    select.push(&format!(" ORDER BY {column} {direction} {nulls}, f.id {direction} LIMIT "));
+    select.bind(q.per_page as i64).push(" OFFSET ").bind((q.page as i64 - 1) * q.per_page as i64);
+    let rows = select.fetch_all(db).await?;
     let files = rows.iter().map(view_of).collect::<Result<Vec<_>, _>>()?;
     Ok((files, matching as u64))
 }
 
 pub async fn totals(db: &Database) -> Result<FileTotals, sqlx::Error> {
-    let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes FROM files")
+    let row = sqlx::query("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes FROM files")
         .fetch_one(db.pool())
         .await?;
     Ok(FileTotals { files: row.try_get::<i64, _>("n")? as u64, bytes: row.try_get::<i64, _>("bytes")? as u64 })
@@ -134,7 +137,7 @@ pub async fn totals(db: &Database) -> Result<FileTotals, sqlx::Error> {
 
 pub async fn recent_uploads(db: &Database, limit: u32) -> Result<Vec<FileView>, sqlx::Error> {
     let rows =
-        sqlx::query(&format!("{VIEW} WHERE f.conversion IS NULL ORDER BY f.uploaded_at_ms DESC, f.id DESC LIMIT ?"))
+        sqlx::query(&format!("{VIEW} WHERE f.conversion IS NULL ORDER BY f.uploaded_at_ms DESC, f.id DESC LIMIT $1"))
             .bind(limit as i64)
             .fetch_all(db.pool())
             .await?;
@@ -142,7 +145,7 @@ pub async fn recent_uploads(db: &Database, limit: u32) -> Result<Vec<FileView>, 
 }
 
 pub async fn outputs_of(db: &Database, id: &str) -> Result<Vec<FileView>, sqlx::Error> {
-    let rows = sqlx::query(&format!("{VIEW} WHERE f.source_id = ? ORDER BY f.uploaded_at_ms, f.id"))
+    let rows = sqlx::query(&format!("{VIEW} WHERE f.source_id = $1 ORDER BY f.uploaded_at_ms, f.id"))
         .bind(id)
         .fetch_all(db.pool())
         .await?;
@@ -152,8 +155,8 @@ pub async fn outputs_of(db: &Database, id: &str) -> Result<Vec<FileView>, sqlx::
 /// Recent downloads, of one file or of all.
 pub async fn downloads(db: &Database, file_id: Option<&str>, limit: u32) -> Result<Vec<DownloadView>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT file_id, file_name, at_ms, by_user FROM file_downloads WHERE (?1 IS NULL OR file_id = ?1) \
-         ORDER BY at_ms DESC, id DESC LIMIT ?2",
+        "SELECT file_id, file_name, at_ms, by_user FROM file_downloads WHERE (CAST($1 AS TEXT) IS NULL OR file_id = $1) \
+         ORDER BY at_ms DESC, id DESC LIMIT $2",
     )
     .bind(file_id)
     .bind(limit as i64)
@@ -173,13 +176,13 @@ pub async fn downloads(db: &Database, file_id: Option<&str>, limit: u32) -> Resu
 
 pub async fn record_download(db: &Database, id: &str, name: &str, by: &str, at_ms: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE files SET downloads = downloads + 1, last_download_ms = ?, last_download_by = ? WHERE id = ?")
+    sqlx::query("UPDATE files SET downloads = downloads + 1, last_download_ms = $1, last_download_by = $2 WHERE id = $3")
         .bind(at_ms)
         .bind(by)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO file_downloads (file_id, file_name, at_ms, by_user) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO file_downloads (file_id, file_name, at_ms, by_user) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(name)
         .bind(at_ms)
@@ -191,7 +194,7 @@ pub async fn record_download(db: &Database, id: &str, name: &str, by: &str, at_m
 
 /// The stored profile and how long it took, if the file has one.
 pub async fn profile(db: &Database, id: &str) -> Result<(Option<Profile>, Option<u64>), sqlx::Error> {
-    let row = sqlx::query("SELECT profile_json, profiled_ms FROM files WHERE id = ?")
+    let row = sqlx::query("SELECT profile_json, profiled_ms FROM files WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
@@ -208,7 +211,7 @@ pub async fn profile(db: &Database, id: &str) -> Result<(Option<Profile>, Option
 pub async fn claim(db: &Database, id: &str) -> Result<Option<(FileKind, u32)>, sqlx::Error> {
     let row: Option<(String, i64)> = sqlx::query_as(
         "UPDATE files SET status = 'profiling', profile_attempts = profile_attempts + 1 \
-         WHERE id = ? AND status = 'queued' RETURNING kind, profile_attempts",
+         WHERE id = $1 AND status = 'queued' RETURNING kind, profile_attempts",
     )
     .bind(id)
     .fetch_optional(db.pool())
@@ -220,7 +223,7 @@ pub async fn claim(db: &Database, id: &str) -> Result<Option<(FileKind, u32)>, s
 /// false if it is no longer being profiled.
 pub async fn retry(db: &Database, id: &str, reason: &str) -> Result<bool, sqlx::Error> {
     let done =
-        sqlx::query("UPDATE files SET status = 'queued', status_message = ? WHERE id = ? AND status = 'profiling'")
+        sqlx::query("UPDATE files SET status = 'queued', status_message = $1 WHERE id = $2 AND status = 'profiling'")
             .bind(reason)
             .bind(id)
             .execute(db.pool())
@@ -240,16 +243,16 @@ pub async fn finish(
             let (rows, columns) = profile.shape();
             let json = serde_json::to_string(profile).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             sqlx::query(
-                "UPDATE files SET status = 'ready', status_message = NULL, profile_json = ?, rows = ?, columns = ?, \
-                 profiled_ms = ? WHERE id = ? AND status = 'profiling'",
+                "UPDATE files SET status = 'ready', status_message = NULL, profile_json = $1, rows = $2, columns = $3, \
+                 profiled_ms = $4 WHERE id = $5 AND status = 'profiling'",
             )
             .bind(json)
             .bind(rows.map(|v| v as i64))
             .bind(columns.map(|v| v as i64))
         }
         Err(message) => sqlx::query(
-            "UPDATE files SET status = 'failed', status_message = ?, profile_json = NULL, rows = NULL, columns = NULL, \
-             profiled_ms = ? WHERE id = ? AND status = 'profiling'",
+            "UPDATE files SET status = 'failed', status_message = $1, profile_json = NULL, rows = NULL, columns = NULL, \
+             profiled_ms = $2 WHERE id = $3 AND status = 'profiling'",
         )
         .bind(message),
     };
@@ -260,7 +263,7 @@ pub async fn finish(
 /// Puts a file back in the queue with a fresh count of attempts; false if there is no such file.
 pub async fn requeue(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
     let done =
-        sqlx::query("UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0 WHERE id = ?")
+        sqlx::query("UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0 WHERE id = $1")
             .bind(id)
             .execute(db.pool())
             .await?;
@@ -274,7 +277,7 @@ pub async fn pending(db: &Database, max_attempts: u32) -> Result<Vec<String>, sq
     sqlx::query(
         "UPDATE files SET status = 'failed', status_message = 'okrflow stopped while profiling this file, ' || \
          profile_attempts || ' times; it was not tried again (Reprocess tries once more)' \
-         WHERE status = 'profiling' AND profile_attempts >= ?",
+         WHERE status = 'profiling' AND profile_attempts >= $1",
     )
     .bind(max_attempts as i64)
     .execute(db.pool())
@@ -289,7 +292,7 @@ pub async fn pending(db: &Database, max_attempts: u32) -> Result<Vec<String>, sq
 /// stopping in order; the next start profiles them again).
 pub async fn release_claims(db: &Database) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE files SET status = 'queued', profile_attempts = MAX(profile_attempts - 1, 0) WHERE status = 'profiling'",
+        "UPDATE files SET status = 'queued', profile_attempts = CASE WHEN profile_attempts > 0 THEN profile_attempts - 1 ELSE 0 END WHERE status = 'profiling'",
     )
     .execute(db.pool())
     .await?;
@@ -305,8 +308,8 @@ pub async fn ids(db: &Database) -> Result<std::collections::HashSet<String>, sql
 /// Removes a file's row; outputs made from it keep their source's name.
 pub async fn delete(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE files SET source_id = NULL WHERE source_id = ?").bind(id).execute(&mut *tx).await?;
-    let done = sqlx::query("DELETE FROM files WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE files SET source_id = NULL WHERE source_id = $1").bind(id).execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM files WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::{LogEntry, LogLevel, LogQuery, LogReceiver};
-use crate::db::Database;
+use crate::db::{Database, Sql};
 
 /// Stored entries older than this are pruned.
 const RETENTION: chrono::Duration = chrono::Duration::days(30);
@@ -135,7 +135,7 @@ fn level_from(severity: i64) -> LogLevel {
 pub async fn insert(db: &Database, entries: &[LogEntry]) -> Result<(), sqlx::Error> {
     let mut tx = db.pool().begin().await?;
     for e in entries {
-        sqlx::query("INSERT INTO log_events (ts_ms, level, target, message, fields) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO log_events (ts_ms, level, target, message, fields) VALUES ($1, $2, $3, $4, $5)")
             .bind(e.ts_ms)
             .bind(severity(e.level))
             .bind(&e.target)
@@ -149,27 +149,26 @@ pub async fn insert(db: &Database, entries: &[LogEntry]) -> Result<(), sqlx::Err
 
 /// Stored entries matching the query, newest first.
 pub async fn query(db: &Database, q: &LogQuery) -> Result<Vec<LogEntry>, sqlx::Error> {
-    let mut sql: QueryBuilder<Sqlite> =
-        QueryBuilder::new("SELECT id, ts_ms, level, target, message, fields FROM log_events WHERE 1=1");
+    let mut sql = Sql::new("SELECT id, ts_ms, level, target, message, fields FROM log_events WHERE 1=1");
     if let Some(min) = q.min_level {
-        sql.push(" AND level >= ").push_bind(severity(min));
+        sql.push(" AND level >= ").bind(severity(min));
     }
     if let Some(after) = q.after_id {
-        // An id past SQLite's range has nothing after it (a cast would wrap to a negative).
-        sql.push(" AND id > ").push_bind(i64::try_from(after).unwrap_or(i64::MAX));
+        // An id past i64's range has nothing after it (a cast would wrap to a negative).
+        sql.push(" AND id > ").bind(i64::try_from(after).unwrap_or(i64::MAX));
     }
     if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let needle = text.to_lowercase();
-        sql.push(" AND (instr(lower(message), ")
-            .push_bind(needle.clone())
-            .push(") > 0 OR instr(lower(target), ")
-            .push_bind(needle.clone())
-            .push(") > 0 OR instr(lower(fields), ")
-            .push_bind(needle)
-            .push(") > 0)");
+        let backend = db.backend();
+        sql.push(" AND (");
+        for (i, column) in ["message", "target", "fields"].into_iter().enumerate() {
+            let placeholder = sql.next_placeholder();
+            sql.push(if i == 0 { "" } else { " OR " }).push(&backend.contains(column, &placeholder)).bind(needle.clone());
+        }
+        sql.push(")");
     }
-    sql.push(" ORDER BY id DESC LIMIT ").push_bind(q.effective_limit() as i64);
-    let rows = sql.build().fetch_all(db.pool()).await?;
+    sql.push(" ORDER BY id DESC LIMIT ").bind(q.effective_limit() as i64);
+    let rows = sql.fetch_all(db).await?;
     rows.iter()
         .map(|r| {
             Ok(LogEntry {
@@ -193,8 +192,9 @@ pub async fn latest_id(db: &Database) -> Result<u64, sqlx::Error> {
 /// How many stored warnings and errors are newer than `since`: (warnings, errors).
 pub async fn count_since(db: &Database, since: chrono::DateTime<chrono::Utc>) -> Result<(u64, u64), sqlx::Error> {
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(level = ?), 0) AS warnings, COALESCE(SUM(level = ?), 0) AS errors \
-         FROM log_events WHERE ts_ms >= ?",
+        "SELECT CAST(COALESCE(SUM(CASE WHEN level = $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS warnings, \
+         CAST(COALESCE(SUM(CASE WHEN level = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors \
+         FROM log_events WHERE ts_ms >= $3",
     )
     .bind(severity(LogLevel::Warn))
     .bind(severity(LogLevel::Error))
@@ -210,13 +210,13 @@ pub async fn prune_old(
     before: chrono::DateTime<chrono::Utc>,
     keep_rows: i64,
 ) -> Result<u64, sqlx::Error> {
-    let old = sqlx::query("DELETE FROM log_events WHERE ts_ms < ?")
+    let old = sqlx::query("DELETE FROM log_events WHERE ts_ms < $1")
         .bind(before.timestamp_millis())
         .execute(db.pool())
         .await?
         .rows_affected();
     let extra =
-        sqlx::query("DELETE FROM log_events WHERE id <= (SELECT id FROM log_events ORDER BY id DESC LIMIT 1 OFFSET ?)")
+        sqlx::query("DELETE FROM log_events WHERE id <= (SELECT id FROM log_events ORDER BY id DESC LIMIT 1 OFFSET $1)")
             .bind(keep_rows)
             .execute(db.pool())
             .await?
@@ -227,6 +227,7 @@ pub async fn prune_old(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::both_backends;
     use crate::logs::{capture, LogBuffer};
     use tracing_subscriber::layer::SubscriberExt;
 
@@ -234,65 +235,61 @@ mod tests {
         LogEntry { id: 0, ts_ms, level, target: "okrflow".into(), message: message.into(), fields: "k=v".into() }
     }
 
-    #[tokio::test]
-    async fn warnings_and_errors_reach_the_database_and_flush_on_shutdown() {
-        let (_dir, db) = crate::db::test_db().await;
-        let (layer, receiver) = capture(LogBuffer::new(100));
-        let store = LogStore::spawn(db.clone(), receiver);
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!("not stored");
-            tracing::warn!(file = "a.csv", "slow parse");
-            tracing::error!("parse failed");
-        });
-        store.shutdown().await;
-        assert_eq!(store.stats().written, 2);
-        let got = query(&db, &LogQuery::default()).await.unwrap();
-        let messages: Vec<_> = got.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(messages, ["parse failed", "slow parse"]);
-        assert_eq!(got[1].fields, "file=a.csv");
-    }
+    both_backends! {
+        async fn warnings_and_errors_reach_the_database_and_flush_on_shutdown(db) {
+            let (layer, receiver) = capture(LogBuffer::new(100));
+            let store = LogStore::spawn(db.clone(), receiver);
+            let subscriber = tracing_subscriber::registry().with(layer);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info!("not stored");
+                tracing::warn!(file = "a.csv", "slow parse");
+                tracing::error!("parse failed");
+            });
+            store.shutdown().await;
+            assert_eq!(store.stats().written, 2);
+            let got = query(&db, &LogQuery::default()).await.unwrap();
+            let messages: Vec<_> = got.iter().map(|e| e.message.as_str()).collect();
+            assert_eq!(messages, ["parse failed", "slow parse"]);
+            assert_eq!(got[1].fields, "file=a.csv");
+        }
 
-    #[tokio::test]
-    async fn stored_query_filters_by_level_text_and_id() {
-        let (_dir, db) = crate::db::test_db().await;
-        insert(
-            &db,
-            &[
-                entry(1, LogLevel::Warn, "Disk slow"),
-                entry(2, LogLevel::Error, "upload failed"),
-                entry(3, LogLevel::Warn, "retrying upload"),
-            ],
-        )
-        .await
-        .unwrap();
-        let q = LogQuery { min_level: Some(LogLevel::Error), ..Default::default() };
-        assert_eq!(query(&db, &q).await.unwrap().len(), 1);
-        let q = LogQuery { text: Some("UPLOAD".into()), ..Default::default() };
-        let got = query(&db, &q).await.unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].message, "retrying upload");
-        let q = LogQuery { after_id: Some(got[0].id), ..Default::default() };
-        assert!(query(&db, &q).await.unwrap().is_empty());
-        let q = LogQuery { after_id: Some(1 << 63), ..Default::default() };
-        assert!(query(&db, &q).await.unwrap().is_empty(), "a huge id does not wrap around");
-        // A needle with SQL wildcards is matched literally.
-        let q = LogQuery { text: Some("%".into()), ..Default::default() };
-        assert!(query(&db, &q).await.unwrap().is_empty());
-    }
+        async fn stored_query_filters_by_level_text_and_id(db) {
+            insert(
+                &db,
+                &[
+                    entry(1, LogLevel::Warn, "Disk slow"),
+                    entry(2, LogLevel::Error, "upload failed"),
+                    entry(3, LogLevel::Warn, "retrying upload"),
+                ],
+            )
+            .await
+            .unwrap();
+            let q = LogQuery { min_level: Some(LogLevel::Error), ..Default::default() };
+            assert_eq!(query(&db, &q).await.unwrap().len(), 1);
+            let q = LogQuery { text: Some("UPLOAD".into()), ..Default::default() };
+            let got = query(&db, &q).await.unwrap();
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[0].message, "retrying upload");
+            let q = LogQuery { after_id: Some(got[0].id), ..Default::default() };
+            assert!(query(&db, &q).await.unwrap().is_empty());
+            let q = LogQuery { after_id: Some(1 << 63), ..Default::default() };
+            assert!(query(&db, &q).await.unwrap().is_empty(), "a huge id does not wrap around");
+            // A needle with SQL wildcards is matched literally.
+            let q = LogQuery { text: Some("%".into()), ..Default::default() };
+            assert!(query(&db, &q).await.unwrap().is_empty());
+        }
 
-    #[tokio::test]
-    async fn prune_removes_old_rows_and_caps_the_count() {
-        let (_dir, db) = crate::db::test_db().await;
-        let now = chrono::Utc::now().timestamp_millis();
-        let entries: Vec<_> = (0..10).map(|i| entry(now + i, LogLevel::Warn, &format!("m{i}"))).collect();
-        insert(&db, &[entry(0, LogLevel::Error, "ancient")]).await.unwrap();
-        insert(&db, &entries).await.unwrap();
-        let removed = prune_old(&db, chrono::Utc::now() - RETENTION, 4).await.unwrap();
-        assert_eq!(removed, 7);
-        let left: Vec<_> = query(&db, &LogQuery::default()).await.unwrap().into_iter().map(|e| e.message).collect();
-        assert_eq!(left, ["m9", "m8", "m7", "m6"]);
-        let (w, e) = count_since(&db, chrono::Utc::now() - chrono::Duration::hours(1)).await.unwrap();
-        assert_eq!((w, e), (4, 0));
+        async fn prune_removes_old_rows_and_caps_the_count(db) {
+            let now = chrono::Utc::now().timestamp_millis();
+            let entries: Vec<_> = (0..10).map(|i| entry(now + i, LogLevel::Warn, &format!("m{i}"))).collect();
+            insert(&db, &[entry(0, LogLevel::Error, "ancient")]).await.unwrap();
+            insert(&db, &entries).await.unwrap();
+            let removed = prune_old(&db, chrono::Utc::now() - RETENTION, 4).await.unwrap();
+            assert_eq!(removed, 7);
+            let left: Vec<_> = query(&db, &LogQuery::default()).await.unwrap().into_iter().map(|e| e.message).collect();
+            assert_eq!(left, ["m9", "m8", "m7", "m6"]);
+            let (w, e) = count_since(&db, chrono::Utc::now() - chrono::Duration::hours(1)).await.unwrap();
+            assert_eq!((w, e), (4, 0));
+        }
     }
 }

@@ -259,9 +259,9 @@ impl Checks {
         if clash {
             return Err(CheckError::Conflict(format!("name '{}': a service with this name exists already", spec.name)));
         }
-        let id = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO service_checks (name, kind, target, expected_status, interval_secs, timeout_ms, created_by, created_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(&spec.name)
         .bind(spec.kind.as_str())
@@ -271,15 +271,14 @@ impl Checks {
         .bind(spec.timeout_ms as i64)
         .bind(created_by)
         .bind(crate::now_ms())
-        .execute(self.db.pool())
+        .fetch_one(self.db.pool())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 CheckError::Conflict(format!("name '{}': a check with this name exists already", spec.name))
             }
             _ => CheckError::Db(e),
-        })?
-        .last_insert_rowid();
+        })?;
         self.launch(id, spec);
         Ok(id)
     }
@@ -290,7 +289,7 @@ impl Checks {
             let running = lock(&self.running);
             running.iter().find(|r| r.id == id).map(|r| r.spec.name.clone()).ok_or(CheckError::NotFound(id))?
         };
-        sqlx::query("DELETE FROM service_checks WHERE id = ?").bind(id).execute(self.db.pool()).await?;
+        sqlx::query("DELETE FROM service_checks WHERE id = $1").bind(id).execute(self.db.pool()).await?;
         let mut running = lock(&self.running);
         if let Some(i) = running.iter().position(|r| r.id == id) {
             running.remove(i).task.abort();

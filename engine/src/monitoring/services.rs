@@ -75,7 +75,8 @@ fn control(id: &str, label: &str, help: &str) -> ControlView {
     ControlView { id: id.into(), label: label.into(), help: help.into() }
 }
 
-/// The SQLite database: answers a ping; shows its file and WAL sizes; can checkpoint the WAL.
+/// The database: answers a ping; for SQLite, shows its file and WAL sizes and can checkpoint
+/// the WAL.
 pub struct DatabaseComponent {
     pub db: Database,
     pub started: Instant,
@@ -89,7 +90,7 @@ impl Component for DatabaseComponent {
     fn state(&self) -> BoxFuture<'_, ComponentState> {
         Box::pin(async move {
             let (health, mut detail) = match tokio::time::timeout(PING_TIMEOUT, self.db.ping()).await {
-                Ok(Ok(took)) => (Health::Healthy, format!("SQLite answered in {:.1} ms", took.as_secs_f64() * 1e3)),
+                Ok(Ok(took)) => (Health::Healthy, format!("{} answered in {:.1} ms", self.db.backend().name(), took.as_secs_f64() * 1e3)),
                 Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
                 Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
             };
@@ -117,10 +118,7 @@ impl Component for DatabaseComponent {
                 return Err(format!("the database has no control '{control}'"));
             }
             let before = self.db.file_sizes().map(|(_, wal)| wal).unwrap_or(0);
-            let (busy, log, done): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(self.db.pool())
-                .await
-                .map_err(|e| format!("checkpoint failed: {e}"))?;
+            let (busy, log, done) = self.db.checkpoint().await.map_err(|e| format!("checkpoint failed: {e}"))?;
             let after = self.db.file_sizes().map(|(_, wal)| wal).unwrap_or(0);
             if busy != 0 {
                 return Err(format!(
@@ -232,6 +230,7 @@ mod tests {
     use super::*;
     use crate::db::test_db;
 
+    // SQLite only: the write-ahead log and its checkpoint are SQLite's.
     #[tokio::test]
     async fn database_checkpoint_empties_the_wal() {
         let (_dir, db) = test_db().await;

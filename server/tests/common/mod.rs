@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use okrflow_engine::db::scratch::ScratchDatabase;
 use okrflow_engine::logs::{capture, LogBuffer};
 use okrflow_engine::Engine;
 use okrflow_server::config::ServeConfig;
@@ -17,6 +18,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub engine: Engine,
     pub dir: tempfile::TempDir,
+    /// The Postgres database of a test run on Postgres, dropped with the app.
+    pub scratch: Option<ScratchDatabase>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -48,6 +51,26 @@ pub fn okrflow_bin() -> std::path::PathBuf {
     std::env::var_os("OKRFLOW_TEST_BIN").map(Into::into).unwrap_or_else(|| env!("CARGO_BIN_EXE_okrflow").into())
 }
 
+/// The database backend the suite runs on: `OKRFLOW_TEST_BACKEND=postgres` runs every app on
+/// a scratch database of its own on the Postgres server (`OKRFLOW_TEST_POSTGRES`); the default
+/// is SQLite in the app's data directory. `.ci/run` runs the suite both ways.
+pub fn on_postgres() -> bool {
+    match std::env::var("OKRFLOW_TEST_BACKEND").unwrap_or_default().as_str() {
+        "" | "sqlite" => false,
+        "postgres" => true,
+        other => panic!("OKRFLOW_TEST_BACKEND={other}: use sqlite or postgres"),
+    }
+}
+
+/// A scratch Postgres database when the suite runs on Postgres.
+pub async fn scratch_database() -> Option<ScratchDatabase> {
+    if on_postgres() {
+        Some(ScratchDatabase::create().await.unwrap_or_else(|e| panic!("{e}")))
+    } else {
+        None
+    }
+}
+
 /// Starts okrflow as `serve` would, on 127.0.0.1 with a port the system picks.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -59,6 +82,8 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let mut config = ServeConfig::for_tests(dir.path().join("data"));
     // Files are profiled as `serve` does: in child processes of the real binary.
     config.profiler.program = Some(okrflow_bin());
+    let scratch = scratch_database().await;
+    config.database_url = scratch.as_ref().map(|s| s.url().to_string());
     change(&mut config);
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());
@@ -69,7 +94,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, engine, dir, stop: Some(stop), task: Some(task) }
+    TestApp { addr, engine, dir, scratch, stop: Some(stop), task: Some(task) }
 }
 
 impl TestApp {
