@@ -388,17 +388,18 @@ impl<'q> Sql<'q> {
 
     /// Appends the next placeholder and binds `value` to it.
     pub fn bind<T: 'q + Encode<'q, Any> + Type<Any>>(&mut self, value: T) -> &mut Self {
-        self.n += 1;
-        self.text.push('$');
-        self.text.push_str(&self.n.to_string());
-        // Encoding into the Any driver's buffer cannot fail for the types it accepts.
-        let _ = self.args.add(value);
+        let placeholder = self.arg(value);
+        self.text.push_str(&placeholder);
         self
     }
 
-    /// The placeholder the next `bind` will use, for SQL that must name it first.
-    pub fn next_placeholder(&self) -> String {
-        format!("${}", self.n + 1)
+    /// Binds `value` to the next placeholder and returns it (`$n`) without writing it, for SQL
+    /// that places it itself (see [`Backend::contains`]).
+    pub fn arg<T: 'q + Encode<'q, Any> + Type<Any>>(&mut self, value: T) -> String {
+        self.n += 1;
+        // Encoding into the Any driver's buffer cannot fail for the types it accepts.
+        let _ = self.args.add(value);
+        format!("${}", self.n)
     }
 
     pub async fn fetch_all(self, db: &Database) -> Result<Vec<AnyRow>, sqlx::Error> {
@@ -566,8 +567,8 @@ mod tests {
         async fn placeholders_are_numbered_for_both_backends(db) {
             let mut sql = Sql::new("SELECT count(*) FROM log_events WHERE level = ");
             sql.bind(3i64).push(" OR (ts_ms > ").bind(5i64).push(" AND ");
-            let needle = sql.next_placeholder();
-            sql.push(&db.backend().contains("message", &needle)).bind("x".to_string()).push(")");
+            let needle = sql.arg("x".to_string());
+            sql.push(&db.backend().contains("message", &needle)).push(")");
             assert_eq!(sql.fetch_scalar::<i64>(&db).await.unwrap(), 0);
         }
     }

@@ -37,8 +37,12 @@ pub struct EngineOptions {
     pub admin_password: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
-    /// How uploaded files are profiled: in which program, under which limits.
+    /// How uploaded files are profiled: in which program, under which limits (`idle`: this
+    /// process runs no jobs).
     pub profiler: crate::files::ProfilerConfig,
+    /// What this process is, registered in the database so the others see it; `None` for a
+    /// process that does not stay (`okrflow migrate`).
+    pub role: Option<crate::processes::Role>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,8 @@ pub enum EngineError {
     Checks(#[from] CheckError),
     #[error("cannot open the file store: {0}")]
     Files(#[from] FileError),
+    #[error("cannot register this process in the database: {0}")]
+    Register(#[source] sqlx::Error),
 }
 
 /// Why a Services control was not run.
@@ -82,6 +88,9 @@ struct Inner {
     checks: Checks,
     components: Registry,
     files: Files,
+    /// This process in the database's registry, with its heartbeat task.
+    process: crate::processes::Registration,
+    registry: Option<(crate::processes::Registry, std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>)>,
     started: Instant,
     /// The pruning task of the audit log and sessions; aborted at shutdown.
     housekeeping: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -118,17 +127,41 @@ impl Engine {
         db.migrate().await?;
         let first_admin = users::ensure_first_admin(&db, &options.data_dir, options.admin_password.as_deref()).await?;
         let log_store = Arc::new(LogStore::spawn(db.clone(), receiver));
+        use crate::processes::{Registration, Registry as Processes, Role};
+        let role = options.role;
+        let process = Registration::new(role.unwrap_or(Role::Serve), String::new(), !options.profiler.idle);
+        let registry = match role {
+            Some(_) => {
+                let registry = Processes::register(db.clone(), process.clone()).await.map_err(EngineError::Register)?;
+                let beat = registry.spawn_heartbeat();
+                Some((registry, std::sync::Mutex::new(Some(beat))))
+            }
+            None => None,
+        };
         let checks = Checks::start(db.clone()).await?;
-        let sampler = Sampler::spawn(Some(db.clone()));
-        let files =
-            Files::open(db.clone(), &options.data_dir, options.max_upload_bytes, options.profiler.clone()).await?;
+        // A worker keeps no metric history: the servers' samplers do.
+        let sampler = Sampler::spawn((role != Some(Role::Worker)).then(|| db.clone()));
+        let files = Files::open(
+            db.clone(),
+            &options.data_dir,
+            options.max_upload_bytes,
+            options.profiler.clone(),
+            process.id.clone(),
+        )
+        .await?;
         let started = Instant::now();
         let components = Registry::default();
         components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));
         components.register(Arc::new(LogStoreComponent { store: log_store.clone(), started }));
         components.register(Arc::new(SamplerComponent { sampler: sampler.clone(), started }));
         let housekeeping = std::sync::Mutex::new(Some(spawn_housekeeping(db.clone())));
-        tracing::info!(database = %db.url(), data_dir = %options.data_dir.display(), "engine started");
+        tracing::info!(
+            database = %db.url(),
+            data_dir = %options.data_dir.display(),
+            process = %process.id,
+            jobs = !options.profiler.idle,
+            "engine started"
+        );
         let inner = Inner {
             data_dir: options.data_dir,
             db,
@@ -139,6 +172,8 @@ impl Engine {
             checks,
             components,
             files,
+            process,
+            registry,
             started,
             housekeeping,
             status_cache: std::sync::Mutex::new(None),
@@ -152,6 +187,29 @@ impl Engine {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// This process's id: the owner named on the leases it takes.
+    pub fn process_id(&self) -> &str {
+        &self.inner.process.id
+    }
+
+    /// Records where this process's web server listens (known once it is bound).
+    pub async fn set_process_address(&self, address: &str) {
+        if let Some((registry, _)) = &self.inner.registry {
+            if let Err(e) = registry.set_address(address).await {
+                tracing::warn!(error = %e, "could not record this process's address");
+            }
+        }
+    }
+
+    /// The okrflow processes over this database that beat recently (this one included when it
+    /// registered).
+    pub async fn processes(&self) -> Result<Vec<crate::processes::ProcessView>, sqlx::Error> {
+        match &self.inner.registry {
+            Some((registry, _)) => registry.live().await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The in-memory ring of recent log entries.
@@ -334,6 +392,16 @@ impl Engine {
         if let Err(e) = self.inner.files.release_claims().await {
             tracing::warn!("could not put unfinished profiles back in the queue: {e}");
         }
+        if let Some((registry, beat)) = &self.inner.registry {
+            let beat = beat.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(task) = beat {
+                task.abort();
+                let _ = task.await;
+            }
+            if let Err(e) = registry.deregister().await {
+                tracing::warn!("could not remove this process from the registry: {e}");
+            }
+        }
         self.inner.log_store.shutdown().await;
         self.inner.db.close().await;
     }
@@ -377,6 +445,7 @@ mod tests {
             admin_password: None,
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),
+            role: Some(crate::processes::Role::Serve),
         };
         let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
         assert!(matches!(first_admin, FirstAdmin::Generated { .. }));
@@ -400,6 +469,7 @@ mod tests {
             admin_password: Some("a long password".into()),
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),
+            role: Some(crate::processes::Role::Serve),
         };
         let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
         assert_eq!(first_admin, FirstAdmin::FromEnvironment);

@@ -28,6 +28,7 @@ pub mod files;
 pub mod health;
 pub mod logs;
 pub mod monitoring;
+pub mod processes;
 pub mod units;
 
 #[cfg(feature = "runtime")]

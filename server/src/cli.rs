@@ -1,4 +1,5 @@
-//! The command line: `okrflow serve` (the default), `okrflow migrate`, `okrflow db copy`, and
+//! The command line: `okrflow serve` (the default), `okrflow worker`, `okrflow migrate`,
+//! `okrflow db copy`, and
 //! what each exit
 //! code means: 0 done, 1 failed at run time (the message names what and why), 2 bad usage
 //! (clap's message names the flag).
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{ServeArgs, ServeConfig, StorageArgs};
+use crate::config::{ServeArgs, ServeConfig, StorageArgs, WorkerArgs};
 use crate::startup::Application;
 use crate::telemetry;
 
@@ -31,6 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard, the APIs and the background work (the default).
     Serve(ServeArgs),
+    /// Run the background jobs only (file profiling now; pipeline tasks and training later),
+    /// claiming them from the database with leases beside any number of `serve` and `worker`
+    /// processes over the same database. No web server.
+    Worker(WorkerArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(StorageArgs),
     /// Database tools: copy every table from one database to another.
@@ -99,6 +104,13 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => match ServeConfig::from_args(args) {
             Ok(config) => run_serve(config),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Worker(args) => match args.storage.check().and_then(|()| args.log_filter()) {
+            Ok(log) => run_worker(args, log),
             Err(message) => {
                 eprintln!("error: {message}");
                 return ExitCode::from(2);
@@ -201,6 +213,35 @@ fn run_profile(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_worker(args: WorkerArgs, log: String) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let (buffer, receiver) = telemetry::init(&log, args.log_format);
+    let profiler = args.profiling.profiler(false).map_err(anyhow::Error::msg)?;
+    runtime()?.block_on(async move {
+        let options = okrflow_engine::EngineOptions {
+            data_dir: args.storage.data_dir,
+            database_url: args.storage.database_url,
+            admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
+            max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
+            profiler,
+            role: Some(okrflow_engine::processes::Role::Worker),
+        };
+        let (engine, first_admin) =
+            okrflow_engine::Engine::start(options, buffer, receiver).await.context("cannot start the okrflow worker")?;
+        crate::startup::announce_first_admin(&first_admin);
+        tracing::info!(
+            "okrflow {} worker {} running jobs from {}",
+            env!("CARGO_PKG_VERSION"),
+            engine.process_id(),
+            engine.db().url()
+        );
+        crate::startup::shutdown_signal().await;
+        tracing::info!("stopping: unfinished jobs go back to the queue");
+        engine.shutdown().await;
+        Ok(())
+    })
+}
+
 fn run_db_copy(from: &str, to: &str, replace: bool) -> anyhow::Result<()> {
     use okrflow_engine::db::{copy, Database};
     runtime()?.block_on(async move {
@@ -239,6 +280,7 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
             // Migrate only migrates: queued files wait for `serve`, and a live server's partial
             // uploads are not swept.
             profiler: okrflow_engine::files::ProfilerConfig { idle: true, ..Default::default() },
+            role: None,
         };
         let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver).await?;
         crate::startup::announce_first_admin(&first_admin);

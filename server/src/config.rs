@@ -80,6 +80,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub profiling: ProfileArgs,
 
+    /// Run no background jobs (file profiling) in this process: leave them to `okrflow worker`
+    /// processes over the same database.
+    #[arg(long, env = "OKRFLOW_NO_JOBS")]
+    pub no_jobs: bool,
+
     /// Folder with the built browser bundle (pkg/ with wasm, JS, CSS) and public assets.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
     pub site_root: PathBuf,
@@ -132,6 +137,62 @@ pub struct ProfileArgs {
     #[arg(long, env = "OKRFLOW_PROFILE_MAX_TEXT", default_value_t = 200, value_name = "CHARS",
           value_parser = clap::value_parser!(u64).range(10..=100_000))]
     pub profile_max_text: u64,
+
+    /// Seconds a job (a file being profiled) stays this process's without a renewal; renewed
+    /// every third of it. When its process dies, another takes the job after this long.
+    #[arg(long, env = "OKRFLOW_JOB_LEASE_S", default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(2..=3_600))]
+    pub job_lease_s: u64,
+}
+
+/// Flags of `okrflow worker`: the database, the logs and the job limits; no web server.
+#[derive(Args, Clone, Debug)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Log filter in tracing's EnvFilter syntax. Falls back to RUST_LOG, then "info".
+    #[arg(long, env = "OKRFLOW_LOG", value_name = "FILTER", value_parser = parse_log_filter)]
+    pub log: Option<String>,
+
+    /// Log line format on stderr.
+    #[arg(long, env = "OKRFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub profiling: ProfileArgs,
+}
+
+impl WorkerArgs {
+    /// The log filter: the flag, then RUST_LOG, then the default.
+    pub fn log_filter(&self) -> Result<String, String> {
+        resolve_log(self.log.clone())
+    }
+}
+
+/// The log filter: the flag's, then RUST_LOG's, then [`DEFAULT_LOG`].
+fn resolve_log(flag: Option<String>) -> Result<String, String> {
+    match flag {
+        Some(log) => Ok(log),
+        None => match std::env::var("RUST_LOG") {
+            Ok(v) if !v.trim().is_empty() => parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}")),
+            _ => Ok(DEFAULT_LOG.to_string()),
+        },
+    }
+}
+
+impl ProfileArgs {
+    /// How this process profiles: the program (this binary), the limits, the lease.
+    pub fn profiler(&self, idle: bool) -> Result<okrflow_engine::files::ProfilerConfig, String> {
+        Ok(okrflow_engine::files::ProfilerConfig {
+            program: Some(
+                std::env::current_exe().map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
+            ),
+            limits: self.limits(),
+            idle,
+            lease: Some(std::time::Duration::from_secs(self.job_lease_s)),
+        })
+    }
 }
 
 impl ProfileArgs {
@@ -192,13 +253,7 @@ impl ServeConfig {
                 Err(_) => DEFAULT_ADDR.parse().expect("the default address parses"),
             },
         };
-        let log = match args.log {
-            Some(log) => log,
-            None => match std::env::var("RUST_LOG") {
-                Ok(v) if !v.trim().is_empty() => parse_log_filter(&v).map_err(|e| format!("RUST_LOG: {e}"))?,
-                _ => DEFAULT_LOG.to_string(),
-            },
-        };
+        let log = resolve_log(args.log)?;
         Ok(ServeConfig {
             addr,
             data_dir: args.storage.data_dir,
@@ -208,14 +263,7 @@ impl ServeConfig {
             site_root: args.site_root,
             metrics_public: args.metrics_public,
             max_upload_bytes: args.max_upload_mb * 1_000_000,
-            profiler: okrflow_engine::files::ProfilerConfig {
-                program: Some(
-                    std::env::current_exe()
-                        .map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
-                ),
-                limits: args.profiling.limits(),
-                idle: false,
-            },
+            profiler: args.profiling.profiler(args.no_jobs)?,
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
             public_url: args.public_url,
             limits: ConnectionLimits { max_connections: args.max_connections as usize, ..Default::default() },

@@ -45,6 +45,7 @@ impl Application {
             admin_password: config.admin_password.clone(),
             max_upload_bytes: config.max_upload_bytes,
             profiler: config.profiler.clone(),
+            role: Some(okrflow_engine::processes::Role::Serve),
         };
         let (engine, first_admin) = Engine::start(options, logs, receiver).await.context("cannot start okrflow")?;
         announce_first_admin(&first_admin);
@@ -62,6 +63,7 @@ impl Application {
             }
         };
         let addr = listener.local_addr().context("reading the bound address")?;
+        engine.set_process_address(&addr.to_string()).await;
 
         let site_root = config.site_root.to_string_lossy().into_owned();
         if !config.site_root.join("pkg").is_dir() {

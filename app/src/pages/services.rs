@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use okrflow_engine::accounts::Role;
 use okrflow_engine::monitoring::{CheckResult, CheckView, ServiceKind, ServiceView};
+use okrflow_engine::processes::{ProcessView, Role as ProcessRole};
 use okrflow_engine::units::format_duration;
 
 use crate::components::table::TableHead;
@@ -18,12 +19,21 @@ use crate::refresh::use_refresh;
 pub struct ServicesNow {
     pub services: Vec<ServiceView>,
     pub can_control: bool,
+    /// The okrflow processes over this database that beat recently.
+    pub processes: Vec<ProcessView>,
+    /// The server's clock when measured: "last beat 2 s ago" reads the same rendered and hydrated.
+    pub now_ms: i64,
 }
 
 #[server]
 pub async fn list_services() -> Result<ServicesNow, ServerFnError> {
     let can_control = crate::server::principal().is_some_and(|p| p.role >= Role::Admin);
-    Ok(ServicesNow { services: crate::server::engine()?.services().await, can_control })
+    let engine = crate::server::engine()?;
+    let processes = engine.processes().await.map_err(|e| crate::server::fail(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        format!("cannot list the okrflow processes: {e}"),
+    ))?;
+    Ok(ServicesNow { services: engine.services().await, can_control, processes, now_ms: okrflow_engine::now_ms() })
 }
 
 /// Runs a control of one of okrflow's components; answers what was done.
@@ -192,6 +202,10 @@ pub fn ServicesPage() -> impl IntoView {
                                         <h2 id="own-title">"okrflow"</h2>
                                         <InternalTable services=internal control admin/>
                                     </section>
+                                    <section aria-labelledby="processes-title">
+                                        <h2 id="processes-title">"Processes"</h2>
+                                        <ProcessTable processes=now.processes now_ms=now.now_ms/>
+                                    </section>
                                     <section aria-labelledby="ext-title">
                                         <h2 id="ext-title">"External dependencies"</h2>
                                         <ExternalTable checks=external remove admin/>
@@ -207,6 +221,47 @@ pub fn ServicesPage() -> impl IntoView {
             <Transition fallback=|| ()>{move || is_admin.get().map(|_| admin().then(|| view! { <NewCheckForm add/> }))}</Transition>
         </div>
     }
+}
+
+/// The okrflow processes sharing this database: web servers and workers, where they run, and
+/// how recently each beat.
+#[component]
+fn ProcessTable(processes: Vec<ProcessView>, now_ms: i64) -> impl IntoView {
+    if processes.is_empty() {
+        return view! { <p class="muted">"No process has registered with this database."</p> }.into_any();
+    }
+    view! {
+        <table class="table" data-testid="processes">
+            <TableHead columns=&["Role", "Host", "PID", "Address", "Jobs", "Version", "Up", "Last beat"]/>
+            <tbody>
+                {processes
+                    .into_iter()
+                    .map(|p| {
+                        let role = match p.role {
+                            ProcessRole::Serve => "web server",
+                            ProcessRole::Worker => "worker",
+                        };
+                        let up = format_duration(((now_ms - p.started_ms).max(0) / 1000) as u64);
+                        let beat = format!("{} s ago", ((now_ms - p.heartbeat_ms).max(0) + 500) / 1000);
+                        let address = if p.address.is_empty() { "—".to_string() } else { p.address.clone() };
+                        view! {
+                            <tr data-process=p.id.clone() data-role=p.role.as_str()>
+                                <td>{role}{p.this.then(|| view! { <span class="muted small">" (this one)"</span> })}</td>
+                                <td>{p.host.clone()}</td>
+                                <td class="num">{p.pid}</td>
+                                <td><code>{address}</code></td>
+                                <td>{if p.runs_jobs { "runs jobs" } else { "no jobs" }}</td>
+                                <td>{p.version.clone()}</td>
+                                <td class="nowrap">{up}</td>
+                                <td class="nowrap">{beat}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }
 
 fn badge(s: &ServiceView) -> impl IntoView {

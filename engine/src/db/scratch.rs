@@ -47,10 +47,14 @@ impl ScratchDatabase {
         let mut conn = admin(&admin_url).await?;
         SWEPT.get_or_init(|| sweep_dead(&admin_url)).await;
         let name = format!("{PREFIX}{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| format!("cannot create the test database {name}: {e}"))?;
+        // Two statements, not one string: Postgres runs a multi-statement string as one
+        // transaction, where neither may run.
+        for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
+            sqlx::raw_sql(&sql)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("cannot create the test database {name}: {e}"))?;
+        }
         let _ = conn.close().await;
         let url = with_database(&admin_url, &name);
         Ok(ScratchDatabase { admin_url, name, url })

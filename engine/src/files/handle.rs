@@ -141,12 +141,14 @@ const MAX_CONVERSIONS: usize = 2;
 
 impl Files {
     /// Opens the store under `data_dir`: creates `files/`, removes what a crash left (partial
-    /// uploads, bytes without a record), and queues again what was waiting for a profile.
+    /// uploads, bytes without a record), and starts this process's profiler, which claims
+    /// queued files as `owner` (the process's id) with a lease.
     pub async fn open(
         db: Database,
         data_dir: &Path,
         max_upload_bytes: u64,
         profiler: ProfilerConfig,
+        owner: String,
     ) -> Result<Files, FileError> {
         let dir = data_dir.join("files");
         std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
@@ -154,12 +156,7 @@ impl Files {
         if !idle {
             sweep(&dir, &records::ids(&db).await?);
         }
-        let profiler = Profiler::spawn(db.clone(), dir.clone(), profiler);
-        if !idle {
-            for id in records::pending(&db, limits.max_attempts).await? {
-                profiler.enqueue(&id);
-            }
-        }
+        let profiler = Profiler::spawn(db.clone(), dir.clone(), profiler, owner);
         // Conversions at once: each child may use the whole memory limit.
         let conversions = tokio::sync::Semaphore::new(MAX_CONVERSIONS);
         Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler, program, limits, conversions }) })
@@ -260,7 +257,8 @@ impl Files {
 
     /// Puts files being profiled back in the queue, their attempt not counted (orderly stop).
     pub async fn release_claims(&self) -> Result<u64, FileError> {
-        Ok(records::release_claims(&self.inner.db).await?)
+        self.inner.profiler.stop().await;
+        Ok(records::release_claims(&self.inner.db, self.inner.profiler.owner()).await?)
     }
 
     /// Profiles the file again.
@@ -396,12 +394,12 @@ mod tests {
             std::fs::write(&stored, b"bytes of another database").unwrap();
             let when = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
             std::fs::File::options().write(true).open(&stored).unwrap().set_modified(when).unwrap();
-            Files::open(db, &dir, 1_000, Default::default()).await.unwrap();
+            Files::open(db, &dir, 1_000, Default::default(), "test".into()).await.unwrap();
             assert!(stored.exists(), "never delete what another database may own");
         }
 
         async fn opening_removes_what_a_crash_left_and_keeps_recorded_files(db, dir) {
-            let files = Files::open(db.clone(), &dir, 1_000, Default::default()).await.unwrap();
+            let files = Files::open(db.clone(), &dir, 1_000, Default::default(), "test".into()).await.unwrap();
             let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
             let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
             // What a crash could leave, an hour ago: a partial upload and bytes without a row.
@@ -422,7 +420,7 @@ mod tests {
             writing.lock().unwrap();
             aged("fedcba98fedcba98fedcba98fedcba98", 10);
             aged("notes-of-the-admin.txt", 7200);
-            let reopened = Files::open(db, &dir, 1_000, Default::default()).await.unwrap();
+            let reopened = Files::open(db, &dir, 1_000, Default::default(), "test".into()).await.unwrap();
             let mut names: Vec<String> = std::fs::read_dir(reopened.dir())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{
     Conversion, DownloadView, FileKind, FileQuery, FileRef, FileSort, FileStatus, FileTotals, FileView, Profile,
 };
-use crate::db::{Database, Sql};
+use crate::db::{Backend, Database, Sql};
 
 /// A file about to be recorded.
 pub struct NewFile<'a> {
@@ -95,8 +95,8 @@ fn filtered<'a>(sql: &mut Sql<'a>, db: &Database, q: &'a FileQuery) {
     if let Some(name) = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         // Plain substring search: no LIKE wildcards to escape. Both backends fold ASCII letters
         // alike; Postgres also folds other letters.
-        let needle = sql.next_placeholder();
-        sql.push(" AND ").push(&db.backend().contains("f.name", &needle)).bind(name.to_lowercase());
+        let needle = sql.arg(name.to_lowercase());
+        sql.push(" AND ").push(&db.backend().contains("f.name", &needle));
     }
     if let Some(kind) = q.kind {
         sql.push(" AND f.kind = ").bind(kind.as_str());
@@ -206,35 +206,127 @@ pub async fn profile(db: &Database, id: &str) -> Result<(Option<Profile>, Option
     Ok((profile, row.try_get::<Option<i64>, _>("profiled_ms")?.map(|v| v as u64)))
 }
 
-/// Marks a queued file as being profiled and counts the attempt; its kind and the attempt's
-/// number, or `None` if it is not queued (deleted, or already taken).
-pub async fn claim(db: &Database, id: &str) -> Result<Option<(FileKind, u32)>, sqlx::Error> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "UPDATE files SET status = 'profiling', profile_attempts = profile_attempts + 1 \
-         WHERE id = $1 AND status = 'queued' RETURNING kind, profile_attempts",
-    )
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(row.and_then(|(k, n)| FileKind::parse(&k).ok().map(|k| (k, n.clamp(0, u32::MAX as i64) as u32))))
+/// A file claimed for profiling: its id, kind (as stored) and the attempt's number.
+pub struct Claimed {
+    pub id: String,
+    pub kind: String,
+    pub attempt: u32,
 }
 
-/// Puts a file being profiled back in the queue for another attempt (its process died);
-/// false if it is no longer being profiled.
-pub async fn retry(db: &Database, id: &str, reason: &str) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE files SET status = 'queued', status_message = $1 WHERE id = $2 AND status = 'profiling'")
-            .bind(reason)
-            .bind(id)
-            .execute(db.pool())
-            .await?;
+/// Takes the oldest queued file for `owner` (a process id) with a lease until
+/// `lease_until_ms`, counting the attempt; `None` when nothing is queued. Atomic: on Postgres
+/// the row is picked `FOR UPDATE SKIP LOCKED`, so processes claiming at once take different
+/// files without waiting for each other; SQLite has one writer at a time.
+pub async fn claim_next(db: &Database, owner: &str, lease_until_ms: i64) -> Result<Option<Claimed>, sqlx::Error> {
+    let pick = match db.backend() {
+        Backend::Postgres => {
+            "SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => "SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id LIMIT 1",
+    };
+    let row: Option<(String, String, i64)> = sqlx::query_as(&format!(
+        "UPDATE files SET status = 'profiling', profile_attempts = profile_attempts + 1, lease_owner = $1, \
+         lease_expires_ms = $2 WHERE id = ({pick}) AND status = 'queued' RETURNING id, kind, profile_attempts"
+    ))
+    .bind(owner)
+    .bind(lease_until_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|(id, kind, n)| Claimed { id, kind, attempt: n.clamp(0, u32::MAX as i64) as u32 }))
+}
+
+/// Extends `owner`'s lease on a file it is profiling; false when the lease is no longer its
+/// own (it ran out and the file was reaped, reprocessed or deleted).
+pub async fn renew(db: &Database, id: &str, owner: &str, lease_until_ms: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE files SET lease_expires_ms = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'profiling'",
+    )
+    .bind(lease_until_ms)
+    .bind(id)
+    .bind(owner)
+    .execute(db.pool())
+    .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Puts a file `owner` was profiling back in the queue for another attempt (its process died);
+/// false if it is no longer `owner`'s.
+pub async fn retry(db: &Database, id: &str, owner: &str, reason: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE files SET status = 'queued', status_message = $1, lease_owner = NULL, lease_expires_ms = NULL \
+         WHERE id = $2 AND status = 'profiling' AND lease_owner = $3",
+    )
+    .bind(reason)
+    .bind(id)
+    .bind(owner)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// What reaping expired leases did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reaped {
+    pub requeued: u64,
+    pub failed: u64,
+}
+
+/// Files whose lease ran out before `now_ms` (their process died, hung, or lost the database):
+/// queued again with the reason, or failed once they had `max_attempts`. A file that takes its
+/// process down with it must not do so forever.
+pub async fn reap(db: &Database, now_ms: i64, max_attempts: u32) -> Result<Reaped, sqlx::Error> {
+    let failed = sqlx::query(
+        "UPDATE files SET status = 'failed', status_message = 'the okrflow process profiling this file stopped before \
+         it finished, ' || profile_attempts || ' times; it was not tried again (Reprocess tries once more)', \
+         lease_owner = NULL, lease_expires_ms = NULL \
+         WHERE status = 'profiling' AND COALESCE(lease_expires_ms, 0) < $1 AND profile_attempts >= $2",
+    )
+    .bind(now_ms)
+    .bind(max_attempts as i64)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    let requeued = sqlx::query(
+        "UPDATE files SET status = 'queued', status_message = 'the okrflow process profiling this file stopped before \
+         it finished (attempt ' || profile_attempts || '); queued again', lease_owner = NULL, lease_expires_ms = NULL \
+         WHERE status = 'profiling' AND COALESCE(lease_expires_ms, 0) < $1",
+    )
+    .bind(now_ms)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(Reaped { requeued, failed })
+}
+
+/// Ends at once the leases of processes known to be gone: same host, and no process with that
+/// pid runs there (okrflow restarted after a crash). The reaper then takes their files without
+/// waiting for the leases to run out. Leases of processes on other hosts wait for expiry.
+pub async fn expire_leases_of_dead(db: &Database, host: &str, alive: impl Fn(u32) -> bool) -> Result<u64, sqlx::Error> {
+    let holders: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT DISTINCT p.id, p.pid FROM files f JOIN processes p ON p.id = f.lease_owner \
+         WHERE f.status = 'profiling' AND p.host = $1",
+    )
+    .bind(host)
+    .fetch_all(db.pool())
+    .await?;
+    let mut ended = 0;
+    for (owner, pid) in holders {
+        if u32::try_from(pid).is_ok_and(|pid| !alive(pid)) {
+            ended += sqlx::query("UPDATE files SET lease_expires_ms = 0 WHERE lease_owner = $1 AND status = 'profiling'")
+                .bind(&owner)
+                .execute(db.pool())
+                .await?
+                .rows_affected();
+        }
+    }
+    Ok(ended)
 }
 
 /// Stores a profile's outcome, unless the file was deleted or queued again meanwhile.
 pub async fn finish(
     db: &Database,
     id: &str,
+    owner: &str,
     outcome: &Result<Profile, String>,
     took_ms: u64,
 ) -> Result<(), sqlx::Error> {
@@ -244,7 +336,8 @@ pub async fn finish(
             let json = serde_json::to_string(profile).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             sqlx::query(
                 "UPDATE files SET status = 'ready', status_message = NULL, profile_json = $1, rows = $2, columns = $3, \
-                 profiled_ms = $4 WHERE id = $5 AND status = 'profiling'",
+                 profiled_ms = $4, lease_owner = NULL, lease_expires_ms = NULL \
+                 WHERE id = $5 AND status = 'profiling' AND lease_owner = $6",
             )
             .bind(json)
             .bind(rows.map(|v| v as i64))
@@ -252,48 +345,35 @@ pub async fn finish(
         }
         Err(message) => sqlx::query(
             "UPDATE files SET status = 'failed', status_message = $1, profile_json = NULL, rows = NULL, columns = NULL, \
-             profiled_ms = $2 WHERE id = $3 AND status = 'profiling'",
+             profiled_ms = $2, lease_owner = NULL, lease_expires_ms = NULL \
+             WHERE id = $3 AND status = 'profiling' AND lease_owner = $4",
         )
         .bind(message),
     };
-    query.bind(took_ms as i64).bind(id).execute(db.pool()).await?;
+    query.bind(took_ms as i64).bind(id).bind(owner).execute(db.pool()).await?;
     Ok(())
 }
 
 /// Puts a file back in the queue with a fresh count of attempts; false if there is no such file.
 pub async fn requeue(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
     let done =
-        sqlx::query("UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0 WHERE id = $1")
+        sqlx::query("UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = $1")
             .bind(id)
             .execute(db.pool())
             .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// Files left queued or half-profiled by a previous run, oldest first. A file that was being
-/// profiled when okrflow stopped is queued again, unless it already had `max_attempts`: then it
-/// fails with that reason (a file that takes okrflow down with it must not do so forever).
-pub async fn pending(db: &Database, max_attempts: u32) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query(
-        "UPDATE files SET status = 'failed', status_message = 'okrflow stopped while profiling this file, ' || \
-         profile_attempts || ' times; it was not tried again (Reprocess tries once more)' \
-         WHERE status = 'profiling' AND profile_attempts >= $1",
-    )
-    .bind(max_attempts as i64)
-    .execute(db.pool())
-    .await?;
-    sqlx::query("UPDATE files SET status = 'queued' WHERE status = 'profiling'").execute(db.pool()).await?;
-    sqlx::query_scalar("SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id")
-        .fetch_all(db.pool())
-        .await
-}
-
-/// Puts every file being profiled back in the queue without counting its attempt (okrflow is
-/// stopping in order; the next start profiles them again).
-pub async fn release_claims(db: &Database) -> Result<u64, sqlx::Error> {
+/// Puts every file `owner` is profiling back in the queue without counting its attempt (the
+/// process is stopping in order; any process profiles them again).
+pub async fn release_claims(db: &Database, owner: &str) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE files SET status = 'queued', profile_attempts = CASE WHEN profile_attempts > 0 THEN profile_attempts - 1 ELSE 0 END WHERE status = 'profiling'",
+        "UPDATE files SET status = 'queued', lease_owner = NULL, lease_expires_ms = NULL, \
+         profile_attempts = CASE WHEN profile_attempts > 0 THEN profile_attempts - 1 ELSE 0 END \
+         WHERE status = 'profiling' AND lease_owner = $1",
     )
+    .bind(owner)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected())

@@ -162,8 +162,8 @@ pub async fn query(db: &Database, q: &LogQuery) -> Result<Vec<LogEntry>, sqlx::E
         let backend = db.backend();
         sql.push(" AND (");
         for (i, column) in ["message", "target", "fields"].into_iter().enumerate() {
-            let placeholder = sql.next_placeholder();
-            sql.push(if i == 0 { "" } else { " OR " }).push(&backend.contains(column, &placeholder)).bind(needle.clone());
+            let placeholder = sql.arg(needle.clone());
+            sql.push(if i == 0 { "" } else { " OR " }).push(&backend.contains(column, &placeholder));
         }
         sql.push(")");
     }
