@@ -393,3 +393,115 @@ pub async fn delete(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
     tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::both_backends;
+
+    async fn add(db: &Database, id: &str, at: i64) {
+        let f = NewFile {
+            id,
+            name: "okrs.csv",
+            kind: FileKind::Csv,
+            size_bytes: 10,
+            sha256: id,
+            uploaded_by: "tester",
+            uploaded_at_ms: at,
+            source: None,
+            conversion: None,
+        };
+        insert(db, &f).await.unwrap();
+    }
+
+    async fn status(db: &Database, id: &str) -> (FileStatus, Option<String>) {
+        let f = get(db, id).await.unwrap().unwrap();
+        (f.status, f.status_message)
+    }
+
+    both_backends! {
+        async fn leases_are_claimed_oldest_first_renewed_reaped_and_released(db) {
+            add(&db, "f1", 1).await;
+            add(&db, "f2", 2).await;
+            let a = claim_next(&db, "a", 10_000).await.unwrap().unwrap();
+            assert_eq!((a.id.as_str(), a.kind.as_str(), a.attempt), ("f1", "csv", 1));
+            let b = claim_next(&db, "b", 10_000).await.unwrap().unwrap();
+            assert_eq!(b.id, "f2");
+            assert!(claim_next(&db, "c", 10_000).await.unwrap().is_none(), "nothing left to claim");
+            // Only the holder renews, finishes or retries.
+            assert!(!renew(&db, "f1", "b", 20_000).await.unwrap());
+            assert!(renew(&db, "f1", "a", 20_000).await.unwrap());
+            finish(&db, "f1", "b", &Err("not mine".into()), 1).await.unwrap();
+            assert_eq!(status(&db, "f1").await.0, FileStatus::Profiling);
+            // b's lease (10 s) runs out before a's (renewed to 20 s).
+            let reaped = reap(&db, 15_000, 3).await.unwrap();
+            assert_eq!(reaped, Reaped { requeued: 1, failed: 0 });
+            let (s, message) = status(&db, "f2").await;
+            assert_eq!(s, FileStatus::Queued);
+            assert!(message.unwrap().contains("stopped before it finished (attempt 1)"));
+            // b comes back to a file it no longer holds: its result is dropped.
+            finish(&db, "f2", "b", &Err("late".into()), 1).await.unwrap();
+            assert_eq!(status(&db, "f2").await.0, FileStatus::Queued);
+            // An orderly stop gives back a's file without counting the attempt.
+            assert_eq!(release_claims(&db, "b").await.unwrap(), 0);
+            assert_eq!(release_claims(&db, "a").await.unwrap(), 1);
+            let again = claim_next(&db, "c", 30_000).await.unwrap().unwrap();
+            assert_eq!((again.id.as_str(), again.attempt), ("f1", 1));
+        }
+
+        async fn a_file_whose_process_keeps_dying_is_failed_after_its_attempts(db) {
+            add(&db, "f1", 1).await;
+            for attempt in 1..=2 {
+                let c = claim_next(&db, "p", 100).await.unwrap().unwrap();
+                assert_eq!(c.attempt, attempt);
+                assert_eq!(reap(&db, 1_000, 3).await.unwrap().requeued, 1);
+            }
+            // Claimed a third time by someone who then dies: attempts used up.
+            claim_next(&db, "p", 100).await.unwrap().unwrap();
+            assert_eq!(reap(&db, 1_000, 3).await.unwrap(), Reaped { requeued: 0, failed: 1 });
+            let (s, message) = status(&db, "f1").await;
+            assert_eq!(s, FileStatus::Failed);
+            assert!(message.unwrap().contains("3 times; it was not tried again"));
+            // Reprocess starts the count again.
+            assert!(requeue(&db, "f1").await.unwrap());
+            assert_eq!(claim_next(&db, "p", 100).await.unwrap().unwrap().attempt, 1);
+        }
+
+        async fn processes_claiming_at_once_take_different_files(db) {
+            for i in 0..24 {
+                add(&db, &format!("f{i:02}"), i).await;
+            }
+            let mut tasks = Vec::new();
+            for worker in 0..4 {
+                let db = db.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    while let Some(c) = claim_next(&db, &format!("w{worker}"), i64::MAX).await.unwrap() {
+                        mine.push(c.id);
+                    }
+                    mine
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all.sort();
+            let expected: Vec<String> = (0..24).map(|i| format!("f{i:02}")).collect();
+            assert_eq!(all, expected, "every file claimed exactly once");
+        }
+
+        async fn leases_of_processes_gone_from_this_host_end_at_once(db) {
+            use crate::processes::{Registration, Registry, Role};
+            add(&db, "f1", 1).await;
+            let gone = Registry::register(db.clone(), Registration::new(Role::Worker, String::new(), true)).await.unwrap();
+            sqlx::query("UPDATE processes SET pid = 999999999 WHERE id = $1").bind(&gone.me().id).execute(db.pool()).await.unwrap();
+            claim_next(&db, &gone.me().id, i64::MAX).await.unwrap().unwrap();
+            let host = crate::processes::host();
+            assert_eq!(expire_leases_of_dead(&db, "another-host", |_| false).await.unwrap(), 0, "other hosts wait for expiry");
+            assert_eq!(expire_leases_of_dead(&db, &host, |_| true).await.unwrap(), 0, "a live pid keeps its lease");
+            assert_eq!(expire_leases_of_dead(&db, &host, |pid| pid != 999_999_999).await.unwrap(), 1);
+            assert_eq!(reap(&db, crate::now_ms(), 3).await.unwrap().requeued, 1);
+        }
+    }
+}
