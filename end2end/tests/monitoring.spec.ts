@@ -116,6 +116,11 @@ test("pausing the sampler stops the charts; resuming starts them again", async (
   await page.goto("/services");
   await waitForHydration(page);
   await expect(page.locator('tr[data-service="metrics sampler"]').getByRole("button", { name: "Pause" })).toBeVisible();
+  // This server is registered in the database and lists itself among the processes.
+  const me = page.getByTestId("processes").locator('tr[data-role="serve"]', { hasText: "(this one)" });
+  await expect(me).toHaveCount(1);
+  await expect(me).toContainText("runs jobs");
+  await expect(me).toContainText(/\d+ s ago/);
   await page.goto("/monitoring");
   await waitForHydration(page);
   const resumed = await lastSampleTime(page);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::accounts::ratelimit::LoginLimiter;
+use crate::accounts::ratelimit::{self, LoginLimiter};
 use crate::accounts::users::{self, FirstAdmin};
 use crate::accounts::AccountError;
 use crate::db::{Database, DatabaseUrl, DbError};
@@ -162,12 +162,13 @@ impl Engine {
             jobs = !options.profiler.idle,
             "engine started"
         );
+        let login_limiter = LoginLimiter::new(db.clone(), ratelimit::PER_ACCOUNT, ratelimit::PER_ADDRESS);
         let inner = Inner {
             data_dir: options.data_dir,
             db,
             logs,
             log_store,
-            login_limiter: LoginLimiter::default(),
+            login_limiter,
             sampler,
             checks,
             components,
@@ -423,6 +424,10 @@ fn spawn_housekeeping(db: Database) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = sessions::prune_expired(&db, now).await {
                 tracing::error!("pruning expired sessions failed: {e}");
+            }
+            let limiter = LoginLimiter::new(db.clone(), ratelimit::PER_ACCOUNT, ratelimit::PER_ADDRESS);
+            if let Err(e) = limiter.prune(now).await {
+                tracing::error!("pruning old failed logins failed: {e}");
             }
         }
     })

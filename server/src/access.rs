@@ -247,19 +247,19 @@ async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Resul
             // the audit log stores it.
             let user = user_name(&user)?;
             let limiter = ac.engine.login_limiter();
-            let started = std::time::Instant::now();
-            if let Err(message) = limiter.check(&user, ip, started) {
+            let started = okrflow_engine::now_ms();
+            if let Err(message) = limiter.check(&user, ip, started).await {
                 // Not audited (no password was checked; a flood must not push the history out
                 // of the bounded audit log): the layer's rate-limited denial warning has it.
                 return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, message));
             }
             match users::authenticate(db, &user, &secret).await {
                 Ok(u) => {
-                    limiter.record_success(&user);
+                    limiter.record_success(&user).await;
                     Ok(Some(Principal { user_id: u.id, username: u.username, role: u.role, via: AuthMethod::Password }))
                 }
                 Err(AccountError::BadCredentials) => {
-                    limiter.record_failure(&user, ip, started);
+                    limiter.record_failure(&user, ip, started).await;
                     let name = user.as_str();
                     record(ac, "anonymous", "login.failed", name, ip, Outcome::Failed, "Basic authentication").await;
                     Err(Refusal::new(StatusCode::UNAUTHORIZED, "wrong username or password"))

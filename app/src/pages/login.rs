@@ -89,8 +89,8 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     let engine = engine()?;
     let ip = client_ip();
     let limiter = engine.login_limiter();
-    let now = std::time::Instant::now();
-    if let Err(message) = limiter.check(&name, &ip, now) {
+    let now = now_ms();
+    if let Err(message) = limiter.check(&name, &ip, now).await {
         // Not audited: a refused attempt checks no password, and one row per attempt would let
         // a flood push the real history out of the bounded audit log. The failures that locked
         // the name are audited; these go to the (unstored) info log.
@@ -99,7 +99,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     }
     match users::authenticate(engine.db(), &name, &password).await {
         Ok(user) => {
-            limiter.record_success(&name);
+            limiter.record_success(&name).await;
             let agent = header(http::header::USER_AGENT).unwrap_or_default();
             let session = sessions::create(engine.db(), user.id, &ip, &agent, now_ms()).await.map_err(account_error)?;
             set_session_cookie(&session.cookie, (session.expires_at_ms - now_ms()) / 1000 + sessions_max_age_slack());
@@ -108,7 +108,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
             Ok(())
         }
         Err(AccountError::BadCredentials) => {
-            limiter.record_failure(&name, &ip, now);
+            limiter.record_failure(&name, &ip, now).await;
             audit(&engine, "anonymous", "login.failed", name.as_str(), Outcome::Failed, "wrong username or password")
                 .await;
             Err(fail(StatusCode::UNAUTHORIZED, "wrong username or password".into()))

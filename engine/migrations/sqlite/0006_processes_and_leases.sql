@@ -17,3 +17,14 @@ CREATE TABLE processes (
 ALTER TABLE files ADD COLUMN lease_owner TEXT;          -- processes.id of the profiling process
 ALTER TABLE files ADD COLUMN lease_expires_ms INTEGER;  -- unless renewed by then
 CREATE INDEX files_status ON files (status, uploaded_at_ms);
+
+-- Failed logins, counted in the database so every process over it applies the same limits:
+-- scope 'account' (key: the normalised user name) or 'address' (key: the client address).
+CREATE TABLE login_failures (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT    NOT NULL,
+    key   TEXT    NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures (scope, key, at_ms);
+CREATE INDEX login_failures_at ON login_failures (at_ms);

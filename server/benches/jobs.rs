@@ -1,0 +1,121 @@
+//! Background jobs across processes: `.ci/bench-scale` starts `okrflow serve --no-jobs` with one
+//! or two `okrflow worker`s over one database and points this at the server with
+//! OKRFLOW_BENCH_URL. It uploads OKRFLOW_BENCH_JOBS files (default 40 CSVs of
+//! OKRFLOW_BENCH_JOB_MB = 5 MB each) and reports how many profiles per minute the workers
+//! finished; then, unless OKRFLOW_BENCH_UPLOAD_MB=0, the throughput of one upload of that many
+//! MB (default 1000) into the local store. Prints figures; asserts none.
+
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(600))).http_status_as_error(false).build().into()
+}
+
+fn auth() -> String {
+    use base64::Engine as _;
+    let user = std::env::var("OKRFLOW_BENCH_USER").unwrap_or_else(|_| "admin".into());
+    let password = std::env::var("OKRFLOW_BENCH_PASSWORD").unwrap_or_default();
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// A CSV of OKR-like rows, `mb` megabytes, different per `seed` (so no two are duplicates).
+fn csv(mb: usize, seed: usize) -> Vec<u8> {
+    let mut out = format!("objective,key_result,owner,target,actual,progress,seed{seed}\n").into_bytes();
+    let mut i = 0usize;
+    while out.len() < mb * 1_000_000 {
+        let line = format!(
+            "Objective {},Key result {},owner{}@example.com,{},{},0.{},{}\n",
+            i % 97,
+            i,
+            i % 13,
+            i % 1000,
+            (i * 7) % 1000,
+            i % 100,
+            seed
+        );
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out
+}
+
+fn upload(base: &str, name: &str, bytes: &[u8]) -> Duration {
+    let boundary = "okrflow-bench-jobs";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let started = Instant::now();
+    let mut r = agent()
+        .post(&format!("{base}/api/v1/files"))
+        .header("authorization", &auth())
+        .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
+        .send(&body[..])
+        .unwrap_or_else(|e| panic!("uploading {name}: {e}"));
+    let took = started.elapsed();
+    assert_eq!(r.status().as_u16(), 201, "{name}: {}", r.body_mut().read_to_string().unwrap_or_default());
+    took
+}
+
+/// How many files are not yet settled (queued or profiling), and how many failed.
+fn pending(base: &str) -> (usize, usize) {
+    let mut r = agent()
+        .get(&format!("{base}/api/v1/files?per_page=500"))
+        .header("authorization", &auth())
+        .call()
+        .expect("listing files");
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let files = v["files"].as_array().cloned().unwrap_or_default();
+    let open = files.iter().filter(|f| f["status"] == "queued" || f["status"] == "profiling").count();
+    let failed = files.iter().filter(|f| f["status"] == "failed").count();
+    (open, failed)
+}
+
+fn main() {
+    let Ok(base) = std::env::var("OKRFLOW_BENCH_URL") else {
+        eprintln!("OKRFLOW_BENCH_URL is not set: run .ci/bench-scale, which starts the processes first");
+        return;
+    };
+    let base = base.trim_end_matches('/').to_string();
+    let label = std::env::var("OKRFLOW_BENCH_LABEL").unwrap_or_default();
+    let jobs = env_usize("OKRFLOW_BENCH_JOBS", 40);
+    let mb = env_usize("OKRFLOW_BENCH_JOB_MB", 5);
+    let files: Vec<Vec<u8>> = (0..jobs).map(|i| csv(mb, i)).collect();
+    let started = Instant::now();
+    for (i, f) in files.iter().enumerate() {
+        upload(&base, &format!("job-{i:03}.csv"), f);
+    }
+    let uploaded = started.elapsed();
+    let failed = loop {
+        let (open, failed) = pending(&base);
+        if open == 0 {
+            break failed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    println!(
+        "jobs {label}: {jobs} profiles of {mb} MB CSVs in {:.2} s ({:.2} s of it uploading): {:.0} jobs/min; {failed} failed",
+        took.as_secs_f64(),
+        uploaded.as_secs_f64(),
+        jobs as f64 / took.as_secs_f64() * 60.0
+    );
+
+    let upload_mb = env_usize("OKRFLOW_BENCH_UPLOAD_MB", 1000);
+    if upload_mb > 0 {
+        let big = csv(upload_mb, 9_999);
+        let took = upload(&base, "upload-bench.csv", &big);
+        println!(
+            "upload {label}: {upload_mb} MB in {:.2} s, {:.0} MB/s (multipart over loopback into the local store)",
+            took.as_secs_f64(),
+            big.len() as f64 / 1e6 / took.as_secs_f64()
+        );
+    }
+}
