@@ -514,7 +514,10 @@ mod tests {
     fn passwords_never_reach_messages() {
         let url: DatabaseUrl = "postgres://okr:s3cret@db:5432/okr".parse().unwrap();
         assert_eq!(url.redacted(), "postgres://okr:***@db:5432/okr");
-        assert_eq!(redact_password("postgres://db/okr?sslmode=require&password=s3cret"), "postgres://db/okr?sslmode=require&password=***");
+        assert_eq!(
+            redact_password("postgres://db/okr?sslmode=require&password=s3cret"),
+            "postgres://db/okr?sslmode=require&password=***"
+        );
         assert_eq!(redact_password("postgres://u:p@ss@db/okr"), "postgres://u:***@db/okr");
         assert_eq!(redact_password("postgres://db/okr"), "postgres://db/okr");
         assert_eq!(scrub("bad 'hunter2' here", "postgres://u:hunter2@h/db"), "bad '***' here");

@@ -12,7 +12,11 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(600))).http_status_as_error(false).build().into()
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(600)))
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 fn auth() -> String {
@@ -73,8 +77,8 @@ fn pending(base: &str) -> (usize, usize) {
         .expect("listing files");
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     let files = v["files"].as_array().cloned().unwrap_or_default();
-    let open = files.iter().filter(|f| f["status"] == "queued" || f["status"] == "profiling").count();
-    let failed = files.iter().filter(|f| f["status"] == "failed").count();
+    let open = files.iter().filter(|f| f["status"] == "Queued" || f["status"] == "Profiling").count();
+    let failed = files.iter().filter(|f| f["status"] == "Failed").count();
     (open, failed)
 }
 

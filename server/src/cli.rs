@@ -226,8 +226,9 @@ fn run_worker(args: WorkerArgs, log: String) -> anyhow::Result<()> {
             profiler,
             role: Some(okrflow_engine::processes::Role::Worker),
         };
-        let (engine, first_admin) =
-            okrflow_engine::Engine::start(options, buffer, receiver).await.context("cannot start the okrflow worker")?;
+        let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver)
+            .await
+            .context("cannot start the okrflow worker")?;
         crate::startup::announce_first_admin(&first_admin);
         tracing::info!(
             "okrflow {} worker {} running jobs from {}",

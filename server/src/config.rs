@@ -186,7 +186,8 @@ impl ProfileArgs {
     pub fn profiler(&self, idle: bool) -> Result<okrflow_engine::files::ProfilerConfig, String> {
         Ok(okrflow_engine::files::ProfilerConfig {
             program: Some(
-                std::env::current_exe().map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
+                std::env::current_exe()
+                    .map_err(|e| format!("cannot find okrflow's own binary to profile files: {e}"))?,
             ),
             limits: self.limits(),
             idle,

@@ -49,7 +49,7 @@ async fn settled(app: &TestApp, id: &str) {
         let r = app.get_as_admin(&format!("/api/v1/files/{id}")).await;
         let v: Value = serde_json::from_str(&r.body).unwrap();
         let status = v["file"]["status"].as_str().unwrap_or_default().to_string();
-        if status == "ready" || status == "failed" {
+        if status == "Ready" || status == "Failed" {
             return;
         }
         assert!(Instant::now() < deadline, "{id} still {status}");
@@ -74,7 +74,11 @@ async fn observe(app: &TestApp, ids: &[String]) -> Vec<(String, String)> {
         ("list_users", vec![]),
         (
             "list_audit",
-            vec![("actor".to_string(), String::new()), ("action".into(), String::new()), ("outcome".into(), String::new())],
+            vec![
+                ("actor".to_string(), String::new()),
+                ("action".into(), String::new()),
+                ("outcome".into(), String::new()),
+            ],
         ),
         (
             "list_files",
@@ -120,7 +124,12 @@ async fn a_populated_sqlite_database_copied_to_postgres_answers_the_same() {
         settled(&before, id).await;
     }
     // A conversion makes an output that refers to its source.
-    let r = before.post_form(&server_fn_path("convert_file"), vec![("id".into(), ids[0].clone()), ("to".into(), "parquet".into()), ("sheet".into(), String::new())]).await;
+    let r = before
+        .post_form(
+            &server_fn_path("convert_file"),
+            vec![("id".into(), ids[0].clone()), ("to".into(), "parquet".into()), ("sheet".into(), String::new())],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let converted: Value = serde_json::from_str(&r.body).unwrap();
     ids.push(converted["id"].as_str().unwrap_or_else(|| panic!("{converted}")).to_string());

@@ -29,10 +29,9 @@ pub struct ServicesNow {
 pub async fn list_services() -> Result<ServicesNow, ServerFnError> {
     let can_control = crate::server::principal().is_some_and(|p| p.role >= Role::Admin);
     let engine = crate::server::engine()?;
-    let processes = engine.processes().await.map_err(|e| crate::server::fail(
-        http::StatusCode::SERVICE_UNAVAILABLE,
-        format!("cannot list the okrflow processes: {e}"),
-    ))?;
+    let processes = engine.processes().await.map_err(|e| {
+        crate::server::fail(http::StatusCode::SERVICE_UNAVAILABLE, format!("cannot list the okrflow processes: {e}"))
+    })?;
     Ok(ServicesNow { services: engine.services().await, can_control, processes, now_ms: okrflow_engine::now_ms() })
 }
 

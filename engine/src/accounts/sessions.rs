@@ -106,8 +106,8 @@ pub async fn prune_expired(db: &Database, now_ms: i64) -> Result<u64, AccountErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::both_backends;
     use crate::accounts::users;
+    use crate::db::testing::both_backends;
 
     both_backends! {
         async fn sessions_expire_when_idle_and_end_on_logout(db) {

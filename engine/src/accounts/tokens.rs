@@ -117,8 +117,8 @@ pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::both_backends;
     use crate::accounts::users;
+    use crate::db::testing::both_backends;
 
     both_backends! {
         async fn tokens_work_until_revoked_or_expired_and_are_stored_hashed(db) {

@@ -78,7 +78,8 @@ pub async fn find(db: &Database, username: &str) -> Result<Option<UserView>, Acc
 }
 
 pub async fn list(db: &Database) -> Result<Vec<UserView>, AccountError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY lower(username)")).fetch_all(db.pool()).await?;
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY lower(username)")).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
 }
 
@@ -118,7 +119,11 @@ pub async fn set_disabled(db: &Database, id: i64, disabled: bool) -> Result<User
         ensure_another_admin(db, &user, "disable").await?;
     }
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2").bind(disabled as i64).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+        .bind(disabled as i64)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     if disabled {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }

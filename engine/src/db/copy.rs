@@ -259,11 +259,8 @@ pub async fn copy(from: &Database, to: &Database, replace: bool) -> Result<CopyR
     for table in &source_tables {
         // Columns both sides have, typed as the target declares them.
         let Some(target) = target_tables.get(&table.name) else { continue };
-        let columns: Vec<(String, ColumnKind)> = table
-            .columns
-            .iter()
-            .filter_map(|(c, _)| target.columns.iter().find(|(tc, _)| tc == c).cloned())
-            .collect();
+        let columns: Vec<(String, ColumnKind)> =
+            table.columns.iter().filter_map(|(c, _)| target.columns.iter().find(|(tc, _)| tc == c).cloned()).collect();
         if columns.is_empty() {
             continue;
         }
@@ -277,7 +274,8 @@ pub async fn copy(from: &Database, to: &Database, replace: bool) -> Result<CopyR
             while let Some(row) = rows.try_next().await.map_err(table_err(&table.name))? {
                 batch.push(row);
                 if batch.len() == per_insert {
-                    copied += insert(&mut dst, &table.name, &list, &columns, &batch).await.map_err(table_err(&table.name))?;
+                    copied +=
+                        insert(&mut dst, &table.name, &list, &columns, &batch).await.map_err(table_err(&table.name))?;
                     batch.clear();
                 }
             }
@@ -387,17 +385,26 @@ mod tests {
         .unwrap();
         crate::monitoring::history::write(
             db,
-            &[(crate::monitoring::Metric::ALL[0], crate::monitoring::Point { t_ms: 60_000, avg: 1.5, min: 1.0, max: 2.0 })],
+            &[(
+                crate::monitoring::Metric::ALL[0],
+                crate::monitoring::Point { t_ms: 60_000, avg: 1.5, min: 1.0, max: 2.0 },
+            )],
         )
         .await
         .unwrap();
     }
 
     async fn fingerprint(db: &Database) -> (Vec<String>, usize, Vec<String>, Vec<String>) {
-        let users: Vec<String> = users::list(db).await.unwrap().into_iter().map(|u| format!("{}:{}", u.id, u.username)).collect();
-        let audit: Vec<String> =
-            audit::query(db, &Default::default()).await.unwrap().into_iter().map(|e| format!("{}:{}", e.id, e.target)).collect();
-        let logs = crate::logs::store::query(db, &Default::default()).await.unwrap().into_iter().map(|l| l.message).collect();
+        let users: Vec<String> =
+            users::list(db).await.unwrap().into_iter().map(|u| format!("{}:{}", u.id, u.username)).collect();
+        let audit: Vec<String> = audit::query(db, &Default::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{}:{}", e.id, e.target))
+            .collect();
+        let logs =
+            crate::logs::store::query(db, &Default::default()).await.unwrap().into_iter().map(|l| l.message).collect();
         let history = crate::monitoring::history::read(db, 0).await.unwrap();
         let points: usize = history.iter().map(|s| s.points.len()).sum();
         (users, points, logs, audit)
@@ -409,7 +416,10 @@ mod tests {
         populate(&a.db).await;
         let report = copy(&a.db, &b.db, false).await.unwrap();
         assert!(report.tables.iter().any(|(t, n)| t == "audit_log" && *n == 1_500), "{report:?}");
-        assert!(report.tables.iter().position(|(t, _)| t == "users") < report.tables.iter().position(|(t, _)| t == "sessions"));
+        assert!(
+            report.tables.iter().position(|(t, _)| t == "users")
+                < report.tables.iter().position(|(t, _)| t == "sessions")
+        );
         assert_eq!(fingerprint(&a.db).await, fingerprint(&b.db).await);
         // Ids go on after the copied ones: a new user does not collide.
         let carol = users::create(&b.db, "carol", "a long password", Role::Viewer).await.unwrap();

@@ -26,9 +26,8 @@ fn admin_url() -> String {
 }
 
 async fn admin(admin_url: &str) -> Result<PgConnection, String> {
-    let options: sqlx::postgres::PgConnectOptions = admin_url
-        .parse()
-        .map_err(|e| format!("{ENV}={}: {e}", super::redact_password(admin_url)))?;
+    let options: sqlx::postgres::PgConnectOptions =
+        admin_url.parse().map_err(|e| format!("{ENV}={}: {e}", super::redact_password(admin_url)))?;
     options.disable_statement_logging().connect().await.map_err(|e| {
         format!(
             "the tests need a Postgres server they may create databases on: {} ({e}); set {ENV} to another",
@@ -86,10 +85,11 @@ fn with_database(url: &str, name: &str) -> String {
 /// Drops the test databases of processes that no longer run (a killed test run leaves them).
 async fn sweep_dead(admin_url: &str) {
     let Ok(mut conn) = admin(admin_url).await else { return };
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'okrflow\\_test\\_%'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'okrflow\\_test\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
     for name in names {
         let pid = name.trim_start_matches(PREFIX).split('_').next().and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
@@ -109,7 +109,8 @@ impl Drop for ScratchDatabase {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async {
                 if let Ok(mut conn) = admin(&admin_url).await {
-                    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                    let _ =
+                        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
                     let _ = conn.close().await;
                 }
             });
@@ -124,7 +125,10 @@ mod tests {
 
     #[test]
     fn the_database_is_replaced_and_parameters_kept() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
         assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }

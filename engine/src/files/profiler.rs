@@ -165,27 +165,29 @@ async fn run(
     let path = dir.join(id);
     let limits = &config.limits;
     let started = Instant::now();
-    let profiling = async { match &config.program {
-        Some(program) => sandbox::run_in_child(program, &path, kind, &Job::Profile, limits).await,
-        None => {
-            let (columns, chars) = (limits.max_columns, limits.max_text_chars);
-            let done = tokio::task::spawn_blocking(move || {
-                profile::profile(&path, kind).map(|mut p| {
-                    profile::bound(&mut p, columns, chars);
-                    p
+    let profiling = async {
+        match &config.program {
+            Some(program) => sandbox::run_in_child(program, &path, kind, &Job::Profile, limits).await,
+            None => {
+                let (columns, chars) = (limits.max_columns, limits.max_text_chars);
+                let done = tokio::task::spawn_blocking(move || {
+                    profile::profile(&path, kind).map(|mut p| {
+                        profile::bound(&mut p, columns, chars);
+                        p
+                    })
                 })
-            })
-            .await;
-            match done {
-                Ok(Ok(profile)) => ChildOutcome::Done(Envelope::Profile(profile)),
-                Ok(Err(message)) => ChildOutcome::Done(Envelope::Failed(message)),
-                Err(e) => ChildOutcome::Done(Envelope::Failed(format!(
-                    "the {} parser stopped unexpectedly: {e}",
-                    kind.description()
-                ))),
+                .await;
+                match done {
+                    Ok(Ok(profile)) => ChildOutcome::Done(Envelope::Profile(profile)),
+                    Ok(Err(message)) => ChildOutcome::Done(Envelope::Failed(message)),
+                    Err(e) => ChildOutcome::Done(Envelope::Failed(format!(
+                        "the {} parser stopped unexpectedly: {e}",
+                        kind.description()
+                    ))),
+                }
             }
         }
-    } };
+    };
     let outcome = tokio::select! {
         outcome = profiling => outcome,
         () = keep_lease(db, id, owner, lease) => {

@@ -176,12 +176,14 @@ pub async fn downloads(db: &Database, file_id: Option<&str>, limit: u32) -> Resu
 
 pub async fn record_download(db: &Database, id: &str, name: &str, by: &str, at_ms: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE files SET downloads = downloads + 1, last_download_ms = $1, last_download_by = $2 WHERE id = $3")
-        .bind(at_ms)
-        .bind(by)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE files SET downloads = downloads + 1, last_download_ms = $1, last_download_by = $2 WHERE id = $3",
+    )
+    .bind(at_ms)
+    .bind(by)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("INSERT INTO file_downloads (file_id, file_name, at_ms, by_user) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(name)
@@ -312,11 +314,12 @@ pub async fn expire_leases_of_dead(db: &Database, host: &str, alive: impl Fn(u32
     let mut ended = 0;
     for (owner, pid) in holders {
         if u32::try_from(pid).is_ok_and(|pid| !alive(pid)) {
-            ended += sqlx::query("UPDATE files SET lease_expires_ms = 0 WHERE lease_owner = $1 AND status = 'profiling'")
-                .bind(&owner)
-                .execute(db.pool())
-                .await?
-                .rows_affected();
+            ended +=
+                sqlx::query("UPDATE files SET lease_expires_ms = 0 WHERE lease_owner = $1 AND status = 'profiling'")
+                    .bind(&owner)
+                    .execute(db.pool())
+                    .await?
+                    .rows_affected();
         }
     }
     Ok(ended)
@@ -356,12 +359,13 @@ pub async fn finish(
 
 /// Puts a file back in the queue with a fresh count of attempts; false if there is no such file.
 pub async fn requeue(db: &Database, id: &str) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0, lease_owner = NULL, \
-         lease_expires_ms = NULL WHERE id = $1")
-            .bind(id)
-            .execute(db.pool())
-            .await?;
+    let done = sqlx::query(
+        "UPDATE files SET status = 'queued', status_message = NULL, profile_attempts = 0, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db.pool())
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

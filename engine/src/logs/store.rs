@@ -215,12 +215,13 @@ pub async fn prune_old(
         .execute(db.pool())
         .await?
         .rows_affected();
-    let extra =
-        sqlx::query("DELETE FROM log_events WHERE id <= (SELECT id FROM log_events ORDER BY id DESC LIMIT 1 OFFSET $1)")
-            .bind(keep_rows)
-            .execute(db.pool())
-            .await?
-            .rows_affected();
+    let extra = sqlx::query(
+        "DELETE FROM log_events WHERE id <= (SELECT id FROM log_events ORDER BY id DESC LIMIT 1 OFFSET $1)",
+    )
+    .bind(keep_rows)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
     Ok(old + extra)
 }
 

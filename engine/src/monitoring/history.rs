@@ -17,12 +17,18 @@ pub async fn write(db: &Database, rows: &[(Metric, Point)]) -> Result<(), sqlx::
     let mut q = Sql::new("INSERT INTO metric_minutes (metric, t_ms, avg, min, max) VALUES ");
     for (i, (metric, p)) in rows.iter().enumerate() {
         q.push(if i == 0 { "(" } else { ", (" });
-        q.bind(metric.key()).push(", ").bind(p.t_ms).push(", ").bind(p.avg).push(", ").bind(p.min).push(", ").bind(p.max);
+        q.bind(metric.key())
+            .push(", ")
+            .bind(p.t_ms)
+            .push(", ")
+            .bind(p.avg)
+            .push(", ")
+            .bind(p.min)
+            .push(", ")
+            .bind(p.max);
         q.push(")");
     }
-    q.push(
-        " ON CONFLICT (metric, t_ms) DO UPDATE SET avg = excluded.avg, min = excluded.min, max = excluded.max",
-    );
+    q.push(" ON CONFLICT (metric, t_ms) DO UPDATE SET avg = excluded.avg, min = excluded.min, max = excluded.max");
     q.execute(db).await?;
     Ok(())
 }
@@ -49,8 +55,10 @@ pub async fn read(db: &Database, from_ms: i64) -> Result<Vec<Series>, sqlx::Erro
 
 /// Deletes minutes older than the retention; returns how many rows went.
 pub async fn prune(db: &Database, now_ms: i64) -> Result<u64, sqlx::Error> {
-    let done =
-        sqlx::query("DELETE FROM metric_minutes WHERE t_ms < $1").bind(now_ms - RETENTION_MS).execute(db.pool()).await?;
+    let done = sqlx::query("DELETE FROM metric_minutes WHERE t_ms < $1")
+        .bind(now_ms - RETENTION_MS)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected())
 }
 

@@ -90,7 +90,10 @@ impl Component for DatabaseComponent {
     fn state(&self) -> BoxFuture<'_, ComponentState> {
         Box::pin(async move {
             let (health, mut detail) = match tokio::time::timeout(PING_TIMEOUT, self.db.ping()).await {
-                Ok(Ok(took)) => (Health::Healthy, format!("{} answered in {:.1} ms", self.db.backend().name(), took.as_secs_f64() * 1e3)),
+                Ok(Ok(took)) => (
+                    Health::Healthy,
+                    format!("{} answered in {:.1} ms", self.db.backend().name(), took.as_secs_f64() * 1e3),
+                ),
                 Ok(Err(e)) => (Health::Critical, format!("query failed: {e}")),
                 Err(_) => (Health::Critical, format!("no answer within {} s", PING_TIMEOUT.as_secs())),
             };
