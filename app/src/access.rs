@@ -74,16 +74,10 @@ pub fn policy() -> Vec<(String, Access)> {
         (path::<files::ReprocessFile>(), AtLeast(Editor)),
         (path::<files::ConvertFile>(), AtLeast(Editor)),
         (path::<files::DeleteFile>(), AtLeast(Editor)),
-        // The Files REST API (server/src/routes/files.rs): reading is for viewers, changing
-        // for editors. Keys with a method win over the bare route.
-        ("GET /api/v1/files".into(), AtLeast(Viewer)),
-        ("POST /api/v1/files".into(), AtLeast(Editor)),
-        ("GET /api/v1/files/{id}".into(), AtLeast(Viewer)),
-        ("DELETE /api/v1/files/{id}".into(), AtLeast(Editor)),
-        ("GET /api/v1/files/{id}/content".into(), AtLeast(Viewer)),
-        ("POST /api/v1/files/{id}/reprocess".into(), AtLeast(Editor)),
-        ("POST /api/v1/files/{id}/convert".into(), AtLeast(Editor)),
     ];
+    // The REST API carries its rules in its declarations (`api.rs`); keys with a method win
+    // over the bare route.
+    rules.extend(crate::api::ENDPOINTS.iter().map(|e| (e.key(), e.access)));
     // Sidebar pages carry their role in the navigation table.
     rules.extend(NAV.iter().flat_map(|g| g.items).map(|item| (item.path.to_string(), AtLeast(item.min_role))));
     rules

@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - [`access`]: the access policy: every route's and server function's minimum role.
+//! - [`api`]: the REST endpoints, declared once (router, policy, pages, OpenAPI document).
 //! - [`cookies`]: cookie names and reading them from a header.
 //! - [`nav`]: the one table of sidebar pages: path, title, group, icon, minimum role.
 //! - [`layout`]: the shell around every page: collapsible sidebar (a drawer on phones), navbar
@@ -9,8 +10,12 @@
 //! - [`components`]: reusable pieces (status pill, cards, empty states, icons).
 //! - [`pages`]: one module per route, each with the server functions it calls.
 //! - [`refresh`]: the navbar's refresh signal that pages' data depends on.
-//! - `server` (`ssr` only): helpers for server functions: the engine, the caller, status codes,
-//!   session cookies, audit records.
+//! - `errors` (`ssr` only): the one mapping from an engine error to an HTTP status, the REST
+//!   API's JSON body and a server function's error.
+//! - `openapi` (`ssr` only): the OpenAPI 3.1 document generated from `api` and the engine's
+//!   types' schemas.
+//! - `server` (`ssr` only): helpers for server functions: the engine, the caller as an
+//!   `Actor`, session cookies, parameter checks.
 
 /// Declares a lazy route `$route` whose view is the component `$page`: with
 /// `cargo leptos build --split` its code becomes a wasm chunk fetched on first visit.
@@ -33,6 +38,7 @@ macro_rules! lazy_page {
 }
 
 pub mod access;
+pub mod api;
 pub mod components;
 pub mod cookies;
 pub mod layout;
@@ -40,6 +46,10 @@ pub mod live;
 pub mod nav;
 pub mod pages;
 pub mod refresh;
+#[cfg(feature = "ssr")]
+pub mod errors;
+#[cfg(feature = "ssr")]
+pub mod openapi;
 #[cfg(feature = "ssr")]
 pub mod server;
 

@@ -1,12 +1,13 @@
-//! Server-only helpers for server functions: the engine and the caller (put in the request by
-//! the server's access layer), status codes for errors, session cookies and audit records.
+//! Server-only helpers for server functions: the engine and the caller as an [`Actor`] (put in
+//! the request by the server's access layer), parameter checks, session cookies. Errors reach
+//! the caller through [`crate::errors`].
 
 use http::request::Parts;
-use http::StatusCode;
 use leptos::prelude::*;
-use okrflow_engine::accounts::audit::{self, Outcome};
-use okrflow_engine::accounts::{AccountError, Principal, Role};
-use okrflow_engine::Engine;
+use okrflow_engine::accounts::{Principal, Role};
+use okrflow_engine::{Actor, Engine, ErrorKind};
+
+pub use crate::errors::failed;
 
 /// The client's address, as the server's access layer recorded it.
 #[derive(Clone, Debug)]
@@ -26,17 +27,18 @@ pub fn principal() -> Option<Principal> {
     parts()?.extensions.get::<Principal>().cloned()
 }
 
-/// The caller, who must hold `role` or more. The access layer checks this before the function
-/// runs; checking again here keeps a function safe if its policy entry is ever wrong.
-pub fn require(role: Role) -> Result<Principal, ServerFnError> {
-    match principal() {
-        Some(p) if p.role >= role => Ok(p),
-        Some(p) => Err(fail(
-            StatusCode::FORBIDDEN,
-            format!("this needs the {} role; you are {}", role.as_str(), p.role.as_str()),
-        )),
-        None => Err(fail(StatusCode::UNAUTHORIZED, "log in first".into())),
-    }
+/// The caller of this request (logged in or not) with their address: what every engine action
+/// takes.
+pub fn actor() -> Actor {
+    Actor::new(principal(), client_ip())
+}
+
+/// The caller, who must hold `role` or more. The engine checks each action's role itself; this
+/// is for functions that read what only some roles may see.
+pub fn require(role: Role) -> Result<Actor, ServerFnError> {
+    let actor = actor();
+    actor.require(role).map_err(failed)?;
+    Ok(actor)
 }
 
 pub fn client_ip() -> String {
@@ -52,17 +54,14 @@ pub fn session_cookie() -> Option<String> {
     header(http::header::COOKIE).and_then(|c| crate::cookies::get(&c, crate::cookies::SESSION).map(str::to_owned))
 }
 
-/// An error answered with `status` instead of the default 500.
-pub fn fail(status: StatusCode, message: String) -> ServerFnError {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(status);
-    }
-    ServerFnError::new(message)
+/// An error of `kind` with `message`, answered with the kind's status.
+pub fn fail(kind: ErrorKind, message: String) -> ServerFnError {
+    crate::errors::ApiError::new(kind, message).into_server_fn_error()
 }
 
 /// A caller's mistake: 400 with `message`.
 pub fn bad_request(message: String) -> ServerFnError {
-    fail(StatusCode::BAD_REQUEST, message)
+    fail(ErrorKind::Invalid, message)
 }
 
 /// A number from a caller, checked against its range: the 400 names the parameter and the
@@ -77,25 +76,6 @@ pub fn in_range<T: PartialOrd + std::fmt::Display>(name: &str, value: T, min: T,
 /// A database id from a caller: 1 to 2^63 - 1.
 pub fn check_id(name: &str, id: i64) -> Result<i64, ServerFnError> {
     in_range(name, id, 1, i64::MAX)
-}
-
-/// Maps an accounts error to its status: the caller's mistakes are 4xx, the rest 500.
-pub fn account_error(e: AccountError) -> ServerFnError {
-    let status = match &e {
-        AccountError::Invalid(_) => StatusCode::BAD_REQUEST,
-        AccountError::BadCredentials => StatusCode::UNAUTHORIZED,
-        AccountError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        AccountError::NotFound(_) => StatusCode::NOT_FOUND,
-        AccountError::Conflict(_) => StatusCode::CONFLICT,
-        AccountError::Db(_) | AccountError::Hash(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    fail(status, e.to_string())
-}
-
-/// Records an action in the audit log, from the caller's address.
-pub async fn audit(engine: &Engine, actor: &str, action: &str, target: &str, outcome: Outcome, detail: &str) {
-    let ip = client_ip();
-    audit::record_or_log(engine.db(), audit::Record { actor, action, target, ip: &ip, outcome, detail }).await;
 }
 
 /// Whether the request came through TLS (a proxy in front says so).
@@ -120,12 +100,3 @@ pub fn clear_session_cookie() {
 }
 
 pub use okrflow_engine::now_ms;
-
-/// A Files error with its status (refusals are 4xx and name the file).
-pub fn file_error(e: okrflow_engine::files::FileError) -> ServerFnError {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        tracing::error!(error = %e, "file action failed");
-    }
-    fail(status, e.to_string())
-}

@@ -169,6 +169,18 @@ pub fn redact_password(url: &str) -> String {
     out
 }
 
+/// The kind of a failed query: the database not answering (a full pool, a lost connection)
+/// is `Unavailable`, anything else `Internal`.
+pub fn error_kind(e: &sqlx::Error) -> crate::error::ErrorKind {
+    use crate::error::ErrorKind;
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Internal,
+    }
+}
+
 /// A connected, migrated database. Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub struct Database {

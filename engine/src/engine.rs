@@ -9,20 +9,16 @@ use std::time::{Duration, Instant};
 
 use crate::accounts::ratelimit::{self, LoginLimiter};
 use crate::accounts::users::{self, FirstAdmin};
-use crate::accounts::AccountError;
+use crate::accounts::{AccountError, Accounts};
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::files::{FileError, Files};
 use crate::health::{ComponentHealth, SystemStatus};
 use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
-use crate::monitoring::checks::{CheckError, CheckSpec, Checks};
+use crate::monitoring::checks::{CheckError, Checks};
+use crate::monitoring::handle::Services;
 use crate::monitoring::sampler::Sampler;
-use crate::monitoring::services::{
-    Component, ComponentState, DatabaseComponent, LogStoreComponent, Registry, SamplerComponent,
-};
-use crate::monitoring::{ServiceKind, ServiceView};
-/// Every page shows the status pill (and the overview shows it again): one measurement serves
-/// all of them for this long, instead of a database ping per render. `/readyz` always pings.
-const STATUS_TTL: Duration = Duration::from_secs(1);
+use crate::monitoring::services::{Component, DatabaseComponent, LogStoreComponent, Registry, SamplerComponent};
+
 /// How often the audit log and expired sessions are pruned (and once at start).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
@@ -61,17 +57,6 @@ pub enum EngineError {
     Register(#[source] sqlx::Error),
 }
 
-/// Why a Services control was not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("no service named '{0}'")]
-    UnknownService(String),
-    #[error("service '{service}' has no control '{control}'; it offers: {offered}")]
-    UnknownControl { service: String, control: String, offered: String },
-    #[error("{service}: {message}")]
-    Failed { service: String, message: String },
-}
-
 /// The shared engine handle. Cloning is cheap and shares everything.
 #[derive(Clone)]
 pub struct Engine {
@@ -83,10 +68,9 @@ struct Inner {
     db: Database,
     logs: LogBuffer,
     log_store: Arc<LogStore>,
-    login_limiter: LoginLimiter,
+    accounts: Accounts,
     sampler: Sampler,
-    checks: Checks,
-    components: Registry,
+    services: Services,
     files: Files,
     /// This process in the database's registry, with its heartbeat task.
     process: crate::processes::Registration,
@@ -94,8 +78,6 @@ struct Inner {
     started: Instant,
     /// The pruning task of the audit log and sessions; aborted at shutdown.
     housekeeping: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// The last measured components and when.
-    status_cache: std::sync::Mutex<Option<(Instant, Vec<ComponentHealth>)>>,
 }
 
 /// Makes sure the data directory exists and that this process can write into it, so that a
@@ -162,22 +144,21 @@ impl Engine {
             jobs = !options.profiler.idle,
             "engine started"
         );
-        let login_limiter = LoginLimiter::new(db.clone(), ratelimit::PER_ACCOUNT, ratelimit::PER_ADDRESS);
+        let accounts = Accounts::new(db.clone());
+        let services = Services::new(db.clone(), components, checks);
         let inner = Inner {
             data_dir: options.data_dir,
             db,
             logs,
             log_store,
-            login_limiter,
+            accounts,
             sampler,
-            checks,
-            components,
+            services,
             files,
             process,
             registry,
             started,
             housekeeping,
-            status_cache: std::sync::Mutex::new(None),
         };
         Ok((Engine { inner: Arc::new(inner) }, first_admin))
     }
@@ -218,9 +199,9 @@ impl Engine {
         &self.inner.logs
     }
 
-    /// Failed-login limits, shared by the login form and Basic authentication.
-    pub fn login_limiter(&self) -> &LoginLimiter {
-        &self.inner.login_limiter
+    /// Logins, sessions, tokens, users and the audit log.
+    pub fn accounts(&self) -> &Accounts {
+        &self.inner.accounts
     }
 
     pub fn log_store_stats(&self) -> LogStoreStats {
@@ -266,7 +247,7 @@ impl Engine {
 
     /// Where later capabilities (and the server) register their components.
     pub fn components(&self) -> &Registry {
-        &self.inner.components
+        self.inner.services.components()
     }
 
     /// Uploads, profiles, conversions and downloads.
@@ -274,110 +255,23 @@ impl Engine {
         &self.inner.files
     }
 
-    pub fn checks(&self) -> &Checks {
-        &self.inner.checks
-    }
-
-    /// Adds an external check; its name must differ from every service's.
-    pub async fn add_check(&self, spec: CheckSpec, created_by: &str) -> Result<i64, CheckError> {
-        let id = self.inner.checks.add(spec, created_by, &self.inner.components.names()).await?;
-        self.forget_status();
-        Ok(id)
-    }
-
-    /// Removes an external check; returns its name.
-    pub async fn remove_check(&self, id: i64) -> Result<String, CheckError> {
-        let name = self.inner.checks.remove(id).await?;
-        self.forget_status();
-        Ok(name)
-    }
-
-    /// Every service, okrflow's own first, then the external checks, each measured now.
-    pub async fn services(&self) -> Vec<ServiceView> {
-        let mut views = Vec::new();
-        for c in self.inner.components.all() {
-            let ComponentState { health, detail, uptime_secs } = c.state().await;
-            views.push(ServiceView {
-                name: c.name().to_string(),
-                kind: ServiceKind::Internal,
-                health,
-                detail,
-                uptime_secs,
-                controls: c.controls(),
-                check: None,
-            });
-        }
-        let now = crate::now_ms();
-        views.extend(self.inner.checks.list().into_iter().map(|c| ServiceView {
-            name: c.name,
-            kind: ServiceKind::External,
-            health: c.health,
-            detail: c.detail,
-            uptime_secs: c.since_ms.map(|t| ((now - t) / 1000).max(0) as u64),
-            controls: Vec::new(),
-            check: Some(c.view),
-        }));
-        views
-    }
-
-    /// Runs a control of a service on behalf of `actor`; says what was done.
-    pub async fn control(&self, service: &str, control: &str, actor: &str) -> Result<String, ControlError> {
-        let component =
-            self.inner.components.find(service).ok_or_else(|| ControlError::UnknownService(service.to_string()))?;
-        let offered = component.controls();
-        if !offered.iter().any(|c| c.id == control) {
-            let offered = offered.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ");
-            return Err(ControlError::UnknownControl {
-                service: service.to_string(),
-                control: control.to_string(),
-                offered: if offered.is_empty() { "nothing".into() } else { offered },
-            });
-        }
-        let result = component
-            .act(control, actor)
-            .await
-            .map_err(|message| ControlError::Failed { service: service.to_string(), message });
-        self.forget_status();
-        result
-    }
-
-    /// The next status asks every component again (after a control or a check changed).
-    fn forget_status(&self) {
-        *self.inner.status_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    /// okrflow's components and the external checks, with their controls.
+    pub fn services(&self) -> &Services {
+        &self.inner.services
     }
 
     /// Every component's health and the overall status the navbar pill shows, measured at most
-    /// [`STATUS_TTL`] ago.
+    /// a second ago.
     pub async fn status(&self) -> SystemStatus {
-        let fresh = |cache: &Option<(Instant, Vec<ComponentHealth>)>| {
-            cache.as_ref().filter(|(at, _)| at.elapsed() < STATUS_TTL).map(|(_, c)| c.clone())
-        };
-        let cached = fresh(&self.inner.status_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let components = match cached {
-            Some(components) => components,
-            None => {
-                let measured = self.measure_components().await;
-                *self.inner.status_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some((Instant::now(), measured.clone()));
-                measured
-            }
-        };
+        let components = self.inner.services.health().await;
         SystemStatus::from_components(components, self.uptime().as_secs(), env!("CARGO_PKG_VERSION"))
-    }
-
-    async fn measure_components(&self) -> Vec<ComponentHealth> {
-        self.services()
-            .await
-            .into_iter()
-            .map(|s| ComponentHealth { name: s.name, health: s.health, detail: s.detail })
-            .collect()
     }
 
     /// Ends live streams and background checks so the server can stop; called when shutdown
     /// begins, before in-flight requests are awaited.
     pub fn begin_shutdown(&self) {
         self.inner.sampler.close();
-        self.inner.checks.stop();
+        self.inner.services.stop();
     }
 
     /// Flushes the log store and closes the database. Call once, after the server has stopped.

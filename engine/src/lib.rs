@@ -13,6 +13,9 @@
 //!   page's view; with `runtime`, the sysinfo sampler, the stored minute history, external
 //!   checks and the registry of components with their controls.
 //! - [`units`]: bytes, rates and durations as people read them.
+//! - [`error`]: [`error::ErrorKind`], the kinds of failure every capability's error maps to,
+//!   and the one mapping from kind to HTTP status.
+//! - [`actor`] (`runtime`): who asks for an action and from where; every action takes one.
 //! - [`db`] (`runtime`): the database handle, URL parsing, embedded migrations.
 //! - [`engine`] (`runtime`): [`Engine`], the one handle the web server, server functions and
 //!   (later) workers share.
@@ -24,6 +27,7 @@
 //! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models).
 
 pub mod accounts;
+pub mod error;
 pub mod files;
 pub mod health;
 pub mod logs;
@@ -32,12 +36,17 @@ pub mod processes;
 pub mod units;
 
 #[cfg(feature = "runtime")]
+pub mod actor;
+#[cfg(feature = "runtime")]
 pub mod db;
 #[cfg(feature = "runtime")]
 mod engine;
 
 #[cfg(feature = "runtime")]
-pub use engine::{prepare_data_dir, ControlError, Engine, EngineError, EngineOptions};
+pub use actor::{Actor, Denied};
+#[cfg(feature = "runtime")]
+pub use engine::{prepare_data_dir, Engine, EngineError, EngineOptions};
+pub use error::{ErrorKind, Failure};
 
 /// Milliseconds since the Unix epoch, now: the time unit of every stored timestamp.
 #[cfg(feature = "runtime")]

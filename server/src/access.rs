@@ -20,10 +20,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use http::{header, HeaderMap, Method, StatusCode};
-use okrflow_engine::accounts::audit::{self, Outcome};
+use app::errors::ApiError;
 use okrflow_engine::accounts::names::UserName;
-use okrflow_engine::accounts::{tokens, users, AccountError, AuthMethod, Principal, Role};
-use okrflow_engine::{now_ms, Engine};
+use okrflow_engine::accounts::{audit, tokens, AccountError, Principal, Role};
+use okrflow_engine::{Actor, Engine, ErrorKind};
 
 use crate::origin::PublicOrigins;
 
@@ -141,26 +141,28 @@ impl DenialLog {
     }
 }
 
-/// Why a request was refused; rendered as JSON, or in server-function error form for `/api/`.
-struct Refusal {
-    status: StatusCode,
-    message: String,
-}
+/// Why a request was refused; rendered as the REST API's JSON (see `app::errors`), or in
+/// server-function error form for the server functions under `/api/`.
+struct Refusal(ApiError);
 
 impl Refusal {
-    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
-        Refusal { status, message: message.into() }
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Refusal {
+        Refusal(ApiError::new(kind, message))
+    }
+
+    fn status(&self) -> StatusCode {
+        self.0.status()
     }
 
     fn into_response(self, path: &str) -> Response {
+        let status = self.status();
         let mut response = if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
             // Leptos's client reads "Kind|message" bodies and shows the message.
-            (self.status, format!("ServerError|{}", self.message)).into_response()
+            (status, format!("ServerError|{}", self.0.message)).into_response()
         } else {
-            (self.status, axum::Json(serde_json::json!({ "error": self.message, "status": self.status.as_u16() })))
-                .into_response()
+            self.0.into_response()
         };
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             // Bearer only: a Basic challenge would make browsers pop up their own login box.
             response
                 .headers_mut()
@@ -211,25 +213,25 @@ fn credentials(headers: &HeaderMap) -> Result<Credentials, String> {
     Ok(cookie.map_or(Credentials::None, |c| Credentials::Session(c.to_string())))
 }
 
-fn internal(e: AccountError) -> Refusal {
-    tracing::error!("checking credentials failed: {e}");
-    Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "could not check credentials; see the server log")
+/// A failure to check credentials: the caller's mistakes keep their kind (a malformed name is
+/// 400, a locked one 429, wrong ones 401); okrflow's own failures are logged and not detailed.
+fn refusal(e: AccountError) -> Refusal {
+    let e = ApiError::from(e);
+    if e.kind.is_server_error() {
+        return Refusal::new(e.kind, "could not check credentials; see the server log");
+    }
+    Refusal(e)
 }
 
 /// Turns credentials into the caller. Bad tokens and passwords are refusals, never anonymous.
 async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Result<Option<Principal>, Refusal> {
-    let db = ac.engine.db();
-    let now = now_ms();
-    let bad_token = || Refusal::new(StatusCode::UNAUTHORIZED, "the API token is invalid, expired or revoked");
+    let accounts = ac.engine.accounts();
+    let bad_token = || Refusal::new(ErrorKind::Unauthenticated, "the API token is invalid, expired or revoked");
     match creds {
         Credentials::None => Ok(None),
         // An expired or unknown session is simply not logged in: the login page follows.
-        Credentials::Session(cookie) => {
-            okrflow_engine::accounts::sessions::lookup(db, &cookie, now).await.map_err(internal)
-        }
-        Credentials::Bearer(token) => {
-            tokens::verify(db, &token, now).await.map_err(internal)?.map(Some).ok_or_else(bad_token)
-        }
+        Credentials::Session(cookie) => accounts.session(&cookie).await.map_err(refusal),
+        Credentials::Bearer(token) => accounts.token(&token).await.map_err(refusal)?.map(Some).ok_or_else(bad_token),
         Credentials::Basic { user, secret } if secret.starts_with(tokens::PREFIX) => {
             // MLflow's client sends a token as the password; the user name, if any, must be its
             // owner's.
@@ -237,46 +239,29 @@ async fn authenticate(ac: &AccessControl, creds: Credentials, ip: &str) -> Resul
                 "" => None,
                 _ => Some(user_name(&user)?),
             };
-            match tokens::verify(db, &secret, now).await.map_err(internal)? {
+            match accounts.token(&secret).await.map_err(refusal)? {
                 Some(p) if user.as_ref().is_none_or(|u| p.username.to_ascii_lowercase() == u.key()) => Ok(Some(p)),
                 _ => Err(bad_token()),
             }
         }
+        // The same limits, normalisation and audit as the login form.
         Credentials::Basic { user, secret } => {
-            // The same normalisation as the login form, before the limiter counts the name or
-            // the audit log stores it.
-            let user = user_name(&user)?;
-            let limiter = ac.engine.login_limiter();
-            let started = okrflow_engine::now_ms();
-            if let Err(message) = limiter.check(&user, ip, started).await {
-                // Not audited (no password was checked; a flood must not push the history out
-                // of the bounded audit log): the layer's rate-limited denial warning has it.
-                return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, message));
-            }
-            match users::authenticate(db, &user, &secret).await {
-                Ok(u) => {
-                    limiter.record_success(&user).await;
-                    Ok(Some(Principal { user_id: u.id, username: u.username, role: u.role, via: AuthMethod::Password }))
-                }
-                Err(AccountError::BadCredentials) => {
-                    limiter.record_failure(&user, ip, started).await;
-                    let name = user.as_str();
-                    record(ac, "anonymous", "login.failed", name, ip, Outcome::Failed, "Basic authentication").await;
-                    Err(Refusal::new(StatusCode::UNAUTHORIZED, "wrong username or password"))
-                }
-                Err(e) => Err(internal(e)),
-            }
+            accounts.authenticate_password(ip, &user, &secret).await.map(Some).map_err(|e| match e {
+                AccountError::Invalid(why) => Refusal::new(ErrorKind::Invalid, format!("Basic credentials: {why}")),
+                e => refusal(e),
+            })
         }
     }
 }
 
 /// A Basic user name, normalised; a malformed one is the caller's mistake (400).
 fn user_name(raw: &str) -> Result<UserName, Refusal> {
-    UserName::parse(raw).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("Basic credentials: {e}")))
+    UserName::parse(raw).map_err(|e| Refusal::new(ErrorKind::Invalid, format!("Basic credentials: {e}")))
 }
 
-async fn record(ac: &AccessControl, actor: &str, action: &str, target: &str, ip: &str, outcome: Outcome, detail: &str) {
-    audit::record_or_log(ac.engine.db(), audit::Record { actor, action, target, ip, outcome, detail }).await;
+/// Audits a refusal of a logged-in caller.
+async fn record_denied(ac: &AccessControl, who: &Principal, ip: &str, path: &str, message: &str) {
+    ac.engine.accounts().record_denied(&Actor::user(who.clone(), ip), path, message).await;
 }
 
 fn is_state_changing(method: &Method) -> bool {
@@ -353,7 +338,7 @@ fn canonical_redirect(req: &Request) -> Option<Response> {
     let response = match http::HeaderValue::from_str(&location) {
         Ok(value) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, value)]).into_response(),
         // Cannot happen for a path the http crate accepted; refuse rather than guess.
-        Err(_) => Refusal::new(StatusCode::BAD_REQUEST, "the request path is not valid").into_response(""),
+        Err(_) => Refusal::new(ErrorKind::Invalid, "the request path is not valid").into_response(""),
     };
     Some(response)
 }
@@ -383,9 +368,9 @@ pub async fn enforce(State(ac): State<AccessControl>, req: Request, next: Next) 
 #[derive(Clone)]
 struct DenialReason(String);
 
-fn refuse(status: StatusCode, message: impl Into<String>, path: &str) -> Response {
+fn refuse(kind: ErrorKind, message: impl Into<String>, path: &str) -> Response {
     let message = message.into();
-    let mut response = Refusal::new(status, message.clone()).into_response(path);
+    let mut response = Refusal::new(kind, message.clone()).into_response(path);
     response.extensions_mut().insert(DenialReason(message));
     response
 }
@@ -402,18 +387,18 @@ async fn decide(ac: &AccessControl, mut req: Request, next: Next, ip: &str) -> R
             "{method} {} is not open to anyone (not declared in the access policy)",
             matched.as_deref().unwrap_or(&path)
         );
-        return refuse(StatusCode::FORBIDDEN, message, &path);
+        return refuse(ErrorKind::Forbidden, message, &path);
     };
 
     let creds = match credentials(req.headers()) {
         Ok(c) => c,
-        Err(message) => return refuse(StatusCode::UNAUTHORIZED, message, &path),
+        Err(message) => return refuse(ErrorKind::Unauthenticated, message, &path),
     };
     let by_cookie = matches!(creds, Credentials::Session(_));
     let principal = match authenticate(ac, creds, ip).await {
         Ok(p) => p,
         Err(refusal) => {
-            let status = refusal.status;
+            let status = refusal.status();
             let mut response = refusal.into_response(&path);
             if status == StatusCode::UNAUTHORIZED {
                 response.extensions_mut().insert(DenialReason("bad credentials".into()));
@@ -429,27 +414,27 @@ async fn decide(ac: &AccessControl, mut req: Request, next: Next, ip: &str) -> R
             // Audited when a session was used (someone's browser was steered); anonymous ones
             // only reach the rate-limited denial warning, so they cannot flood the audit log.
             if let Some(p) = &principal {
-                record(ac, &p.username, "access.denied", &path, ip, Outcome::Denied, &message).await;
+                record_denied(ac, p, ip, &path, &message).await;
             }
-            return refuse(StatusCode::FORBIDDEN, message, &path);
+            return refuse(ErrorKind::Forbidden, message, &path);
         }
     }
 
     if !rule.allows(principal.as_ref().map(|p| p.role)) {
         return match (&principal, rule) {
             (None, _) if wants_page(&method, &path, req.headers()) => login_redirect(&path_and_query),
-            (None, _) => refuse(StatusCode::UNAUTHORIZED, "log in first, or send an API token", &path),
+            (None, _) => refuse(ErrorKind::Unauthenticated, "log in first, or send an API token", &path),
             (Some(p), Access::AtLeast(min)) => {
                 let message = format!("this needs the {} role; {} is {}", min.as_str(), p.username, p.role.as_str());
                 if state_changing {
-                    record(ac, &p.username, "access.denied", &path, ip, Outcome::Denied, &message).await;
+                    record_denied(ac, p, ip, &path, &message).await;
                 }
                 if wants_page(&method, &path, req.headers()) {
                     let mut page = forbidden_page(&message);
                     page.extensions_mut().insert(DenialReason(message));
                     return page;
                 }
-                refuse(StatusCode::FORBIDDEN, message, &path)
+                refuse(ErrorKind::Forbidden, message, &path)
             }
             (Some(_), Access::Anonymous) => unreachable!("anonymous routes allow everyone"),
         };

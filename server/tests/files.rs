@@ -829,3 +829,41 @@ async fn an_upload_cut_off_midway_leaves_nothing() {
     assert!(failed.detail.contains("big.csv") && failed.detail.contains("broke off"), "{}", failed.detail);
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_is_described_and_errors_carry_their_kind() {
+    let app = spawn_app().await;
+    // Anyone may read the description; it lists every route the router serves for files.
+    let doc = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(doc.status(), 200);
+    let doc: Value = serde_json::from_slice(&doc.bytes().await.unwrap()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        (API, "get"),
+        (API, "post"),
+        ("/api/v1/files/{id}", "get"),
+        ("/api/v1/files/{id}", "delete"),
+        ("/api/v1/files/{id}/content", "get"),
+        ("/api/v1/files/{id}/reprocess", "post"),
+        ("/api/v1/files/{id}/convert", "post"),
+    ] {
+        assert!(doc["paths"][path][method]["responses"].is_object(), "{method} {path} is described");
+    }
+    assert!(doc["components"]["schemas"]["FileView"]["properties"]["sha256"].is_object(), "{}", doc["components"]);
+
+    let missing = call(&app, "GET", &format!("{API}/0123456789abcdef0123456789abcdef"), &admin_auth(), &[], None).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["kind"], "not_found");
+    assert_eq!(missing.json()["status"], 404);
+    // Text no stored id can be is answered 404 without a query (a NUL would break Postgres).
+    let odd = call(&app, "GET", &format!("{API}/%00%01"), &admin_auth(), &[], None).await;
+    assert_eq!(odd.status, 404, "{}", odd.text());
+    let nul = call(&app, "GET", &format!("{API}?name=%00"), &admin_auth(), &[], None).await;
+    assert_eq!(nul.status, 400, "{}", nul.text());
+    assert_eq!(nul.json()["kind"], "invalid");
+    let anonymous = reqwest::get(app.url(API)).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let refusal: Value = serde_json::from_slice(&anonymous.bytes().await.unwrap()).unwrap();
+    assert_eq!(refusal["kind"], "unauthenticated");
+    app.stop().await.unwrap();
+}

@@ -11,20 +11,7 @@ use crate::components::ErrorNote;
 #[server]
 pub async fn change_password(current: String, new_password: String, confirm: String) -> Result<(), ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, users, Role};
-    let me = require(Role::Viewer)?;
-    if new_password != confirm {
-        return Err(bad_request("the new password and its confirmation differ".into()));
-    }
-    let engine = engine()?;
-    let ended = match users::change_own_password(engine.db(), me.user_id, &current, &new_password).await {
-        Ok(ended) => ended,
-        Err(e) => {
-            audit(&engine, &me.username, "password.change", &me.username, Outcome::Failed, &e.to_string()).await;
-            return Err(account_error(e));
-        }
-    };
-    audit(&engine, &me.username, "password.change", &me.username, Outcome::Ok, &ended.to_string()).await;
+    engine()?.accounts().change_password(&actor(), &current, &new_password, &confirm).await.map_err(failed)?;
     // Changing the password ended every session, this one included, and revoked the tokens.
     clear_session_cookie();
     leptos_axum::redirect("/login?notice=Password%20changed.%20Sign%20in%20with%20the%20new%20one.");
@@ -34,12 +21,7 @@ pub async fn change_password(current: String, new_password: String, confirm: Str
 #[server]
 pub async fn logout_everywhere() -> Result<(), ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, sessions, Role};
-    let me = require(Role::Viewer)?;
-    let engine = engine()?;
-    let ended = sessions::delete_all_for_user(engine.db(), me.user_id).await.map_err(account_error)?;
-    audit(&engine, &me.username, "logout.everywhere", &me.username, Outcome::Ok, &format!("{ended} sessions ended"))
-        .await;
+    engine()?.accounts().logout_everywhere(&actor()).await.map_err(failed)?;
     clear_session_cookie();
     leptos_axum::redirect("/login?notice=Logged%20out%20everywhere.");
     Ok(())
@@ -48,8 +30,7 @@ pub async fn logout_everywhere() -> Result<(), ServerFnError> {
 #[server]
 pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
     use crate::server::*;
-    let me = require(okrflow_engine::accounts::Role::Viewer)?;
-    okrflow_engine::accounts::tokens::list(engine()?.db(), me.user_id).await.map_err(account_error)
+    engine()?.accounts().tokens(&actor()).await.map_err(failed)
 }
 
 /// Creates a token and returns its secret: the only time anyone sees it. `expires_in_days` is
@@ -57,32 +38,22 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
 #[server]
 pub async fn create_token(name: String, expires_in_days: String) -> Result<String, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, tokens, Role};
-    let me = require(Role::Viewer)?;
+    use okrflow_engine::accounts::MAX_TOKEN_DAYS;
     let days = match expires_in_days.trim() {
         "" => None,
-        text => match text.parse::<u32>() {
-            Ok(d) if (1..=3650).contains(&d) => Some(d),
-            _ => return Err(bad_request(format!("expiry '{text}' must be 1 to 3650 days, or empty for none"))),
-        },
+        text => Some(text.parse::<u32>().map_err(|_| {
+            bad_request(format!("expiry '{text}' must be 1 to {MAX_TOKEN_DAYS} days, or empty for none"))
+        })?),
     };
-    let engine = engine()?;
-    let now = now_ms();
-    let expires = days.map(|d| now + i64::from(d) * 86_400_000);
-    let (secret, token) = tokens::create(engine.db(), me.user_id, &name, expires, now).await.map_err(account_error)?;
-    audit(&engine, &me.username, "token.create", &token.name, Outcome::Ok, "").await;
+    let (secret, _) = engine()?.accounts().create_token(&actor(), &name, days).await.map_err(failed)?;
     Ok(secret)
 }
 
 #[server]
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, tokens, Role};
-    let me = require(Role::Viewer)?;
     let id = check_id("id", id)?;
-    let engine = engine()?;
-    let name = tokens::revoke(engine.db(), me.user_id, id, now_ms()).await.map_err(account_error)?;
-    audit(&engine, &me.username, "token.revoke", &name, Outcome::Ok, "").await;
+    engine()?.accounts().revoke_token(&actor(), id).await.map_err(failed)?;
     Ok(())
 }
 

@@ -11,8 +11,7 @@ use crate::components::ErrorNote;
 #[server]
 pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
     use crate::server::*;
-    require(Role::Admin)?;
-    okrflow_engine::accounts::users::list(engine()?.db()).await.map_err(account_error)
+    engine()?.accounts().users(&actor()).await.map_err(failed)
 }
 
 #[cfg(feature = "ssr")]
@@ -24,61 +23,29 @@ fn parse_role(role: &str) -> Result<Role, ServerFnError> {
 #[server]
 pub async fn create_user(username: String, password: String, role: String) -> Result<UserView, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, users};
-    let me = require(Role::Admin)?;
     let role = parse_role(&role)?;
-    let engine = engine()?;
-    match users::create(engine.db(), &username, &password, role).await {
-        Ok(user) => {
-            audit(&engine, &me.username, "user.create", &user.username, Outcome::Ok, role.as_str()).await;
-            Ok(user)
-        }
-        Err(e) => {
-            audit(&engine, &me.username, "user.create", &username, Outcome::Failed, &e.to_string()).await;
-            Err(account_error(e))
-        }
-    }
+    engine()?.accounts().create_user(&actor(), &username, &password, role).await.map_err(failed)
 }
 
 #[server]
 pub async fn set_user_role(id: i64, role: String) -> Result<UserView, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, users};
-    let me = require(Role::Admin)?;
-    let id = check_id("id", id)?;
-    let role = parse_role(&role)?;
-    let engine = engine()?;
-    let user = users::set_role(engine.db(), id, role).await.map_err(account_error)?;
-    audit(&engine, &me.username, "user.role", &user.username, Outcome::Ok, role.as_str()).await;
-    Ok(user)
+    let (id, role) = (check_id("id", id)?, parse_role(&role)?);
+    engine()?.accounts().set_role(&actor(), id, role).await.map_err(failed)
 }
 
 #[server]
 pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<UserView, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, users};
-    let me = require(Role::Admin)?;
     let id = check_id("id", id)?;
-    if disabled && id == me.user_id {
-        return Err(bad_request("you cannot disable your own account".into()));
-    }
-    let engine = engine()?;
-    let user = users::set_disabled(engine.db(), id, disabled).await.map_err(account_error)?;
-    let action = if disabled { "user.disable" } else { "user.enable" };
-    audit(&engine, &me.username, action, &user.username, Outcome::Ok, "").await;
-    Ok(user)
+    engine()?.accounts().set_disabled(&actor(), id, disabled).await.map_err(failed)
 }
 
 #[server]
 pub async fn reset_user_password(id: i64, password: String) -> Result<(), ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::{audit::Outcome, users};
-    let me = require(Role::Admin)?;
     let id = check_id("id", id)?;
-    let engine = engine()?;
-    let user = users::get(engine.db(), id).await.map_err(account_error)?;
-    let ended = users::set_password(engine.db(), id, &password).await.map_err(account_error)?;
-    audit(&engine, &me.username, "user.reset_password", &user.username, Outcome::Ok, &ended.to_string()).await;
+    engine()?.accounts().reset_password(&actor(), id, &password).await.map_err(failed)?;
     Ok(())
 }
 
@@ -95,13 +62,7 @@ pub async fn list_audit(
     before_id: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<AuditEntry>, ServerFnError> {
-    use crate::server::*;
-    require(Role::Admin)?;
-    for (name, value) in [("actor", &actor), ("action", &action), ("outcome", &outcome)] {
-        if value.chars().count() > 100 {
-            return Err(bad_request(format!("{name} filter is longer than 100 characters")));
-        }
-    }
+    use crate::server::{check_id, engine, failed, in_range};
     let before_id = before_id.map(|id| check_id("before_id", id)).transpose()?;
     let limit = in_range("limit", limit.unwrap_or(AUDIT_PAGE), 1, AUDIT_PAGE)?;
     let query = okrflow_engine::accounts::AuditQuery {
@@ -111,7 +72,7 @@ pub async fn list_audit(
         before_id,
         limit: limit as usize,
     };
-    okrflow_engine::accounts::audit::query(engine()?.db(), &query).await.map_err(account_error)
+    engine()?.accounts().audit_log(&crate::server::actor(), &query).await.map_err(failed)
 }
 
 lazy_page!(UsersRoute, UsersPage);

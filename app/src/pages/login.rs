@@ -78,43 +78,12 @@ pub fn login_path() -> &'static str {
 #[server]
 pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
     use crate::server::*;
-    use http::StatusCode;
-    use okrflow_engine::accounts::audit::Outcome;
-    use okrflow_engine::accounts::names::UserName;
-    use okrflow_engine::accounts::{sessions, users, AccountError};
-
-    // One normalisation for the limiter, authentication and the audit log, before any of them
-    // counts or stores the name.
-    let name = UserName::parse(&username).map_err(account_error)?;
-    let engine = engine()?;
-    let ip = client_ip();
-    let limiter = engine.login_limiter();
-    let now = now_ms();
-    if let Err(message) = limiter.check(&name, &ip, now).await {
-        // Not audited: a refused attempt checks no password, and one row per attempt would let
-        // a flood push the real history out of the bounded audit log. The failures that locked
-        // the name are audited; these go to the (unstored) info log.
-        tracing::info!(user = name.as_str(), %ip, "login refused: {message}");
-        return Err(fail(StatusCode::TOO_MANY_REQUESTS, message));
-    }
-    match users::authenticate(engine.db(), &name, &password).await {
-        Ok(user) => {
-            limiter.record_success(&name).await;
-            let agent = header(http::header::USER_AGENT).unwrap_or_default();
-            let session = sessions::create(engine.db(), user.id, &ip, &agent, now_ms()).await.map_err(account_error)?;
-            set_session_cookie(&session.cookie, (session.expires_at_ms - now_ms()) / 1000 + sessions_max_age_slack());
-            audit(&engine, &user.username, "login", &user.username, Outcome::Ok, "").await;
-            leptos_axum::redirect(&safe_next(next.as_deref()));
-            Ok(())
-        }
-        Err(AccountError::BadCredentials) => {
-            limiter.record_failure(&name, &ip, now).await;
-            audit(&engine, "anonymous", "login.failed", name.as_str(), Outcome::Failed, "wrong username or password")
-                .await;
-            Err(fail(StatusCode::UNAUTHORIZED, "wrong username or password".into()))
-        }
-        Err(e) => Err(account_error(e)),
-    }
+    let agent = header(http::header::USER_AGENT).unwrap_or_default();
+    let done = engine()?.accounts().login(&actor(), &username, &password, &agent).await.map_err(failed)?;
+    let session = done.session;
+    set_session_cookie(&session.cookie, (session.expires_at_ms - now_ms()) / 1000 + sessions_max_age_slack());
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
 }
 
 /// The cookie outlives the idle expiry so that a renewed session keeps working; the server's
@@ -127,15 +96,8 @@ fn sessions_max_age_slack() -> i64 {
 #[server]
 pub async fn logout() -> Result<(), ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::audit::Outcome;
-
-    let engine = engine()?;
-    let who = principal().map(|p| p.username).unwrap_or_default();
-    if let Some(cookie) = session_cookie() {
-        okrflow_engine::accounts::sessions::delete(engine.db(), &cookie).await.map_err(account_error)?;
-    }
+    engine()?.accounts().logout(&actor(), session_cookie().as_deref()).await.map_err(failed)?;
     clear_session_cookie();
-    audit(&engine, &who, "logout", &who, Outcome::Ok, "").await;
     leptos_axum::redirect("/login");
     Ok(())
 }

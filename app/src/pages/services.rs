@@ -27,38 +27,21 @@ pub struct ServicesNow {
 
 #[server]
 pub async fn list_services() -> Result<ServicesNow, ServerFnError> {
-    let can_control = crate::server::principal().is_some_and(|p| p.role >= Role::Admin);
-    let engine = crate::server::engine()?;
+    use crate::server::*;
+    let actor = actor();
+    let engine = engine()?;
+    let services = engine.services().list(&actor).await.map_err(failed)?;
     let processes = engine.processes().await.map_err(|e| {
-        crate::server::fail(http::StatusCode::SERVICE_UNAVAILABLE, format!("cannot list the okrflow processes: {e}"))
+        fail(okrflow_engine::ErrorKind::Unavailable, format!("cannot list the okrflow processes: {e}"))
     })?;
-    Ok(ServicesNow { services: engine.services().await, can_control, processes, now_ms: okrflow_engine::now_ms() })
+    Ok(ServicesNow { services, can_control: actor.can(Role::Admin), processes, now_ms: now_ms() })
 }
 
 /// Runs a control of one of okrflow's components; answers what was done.
 #[server]
 pub async fn run_service_control(service: String, control: String) -> Result<String, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::audit::Outcome;
-    use okrflow_engine::ControlError;
-    let me = require(Role::Admin)?;
-    let engine = engine()?;
-    let target = format!("{service}/{control}");
-    match engine.control(&service, &control, &me.username).await {
-        Ok(said) => {
-            audit(&engine, &me.username, "service.control", &target, Outcome::Ok, &said).await;
-            Ok(said)
-        }
-        Err(e) => {
-            audit(&engine, &me.username, "service.control", &target, Outcome::Failed, &e.to_string()).await;
-            let status = match e {
-                ControlError::UnknownService(_) => http::StatusCode::NOT_FOUND,
-                ControlError::UnknownControl { .. } => http::StatusCode::BAD_REQUEST,
-                ControlError::Failed { .. } => http::StatusCode::CONFLICT,
-            };
-            Err(fail(status, e.to_string()))
-        }
-    }
+    engine()?.services().control(&actor(), &service, &control).await.map_err(failed)
 }
 
 /// Adds an external check. Numbers arrive as form text so that a wrong one gets a message
@@ -73,10 +56,10 @@ pub async fn add_service_check(
     timeout_ms: String,
 ) -> Result<i64, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::audit::Outcome;
     use okrflow_engine::monitoring::checks::CheckSpec;
+    use okrflow_engine::monitoring::handle::ServiceError;
     use okrflow_engine::monitoring::CheckKind;
-    let me = require(Role::Admin)?;
+    let actor = require(Role::Admin)?;
     let kind = CheckKind::parse(&kind).ok_or_else(|| bad_request(format!("check type '{kind}': use tcp or http")))?;
     let number = |field: &str, text: &str, default: u32| -> Result<u32, ServerFnError> {
         let text = text.trim();
@@ -100,41 +83,16 @@ pub async fn add_service_check(
         number("interval", &interval_secs, 30)?,
         number("timeout", &timeout_ms, 2_000)?,
     )
-    .map_err(check_error)?;
-    let engine = engine()?;
-    let detail = format!("{} {}", spec.kind.as_str(), spec.target);
-    match engine.add_check(spec, &me.username).await {
-        Ok(id) => {
-            audit(&engine, &me.username, "service_check.create", name.trim(), Outcome::Ok, &detail).await;
-            Ok(id)
-        }
-        Err(e) => Err(check_error(e)),
-    }
+    .map_err(|e| failed(ServiceError::from(e)))?;
+    engine()?.services().add_check(&actor, spec).await.map_err(failed)
 }
 
 #[server]
 pub async fn remove_service_check(id: i64) -> Result<String, ServerFnError> {
     use crate::server::*;
-    use okrflow_engine::accounts::audit::Outcome;
-    let me = require(Role::Admin)?;
     let id = check_id("id", id)?;
-    let engine = engine()?;
-    let name = engine.remove_check(id).await.map_err(check_error)?;
-    audit(&engine, &me.username, "service_check.delete", &name, Outcome::Ok, "").await;
+    let name = engine()?.services().remove_check(&actor(), id).await.map_err(failed)?;
     Ok(format!("Check '{name}' removed"))
-}
-
-#[cfg(feature = "ssr")]
-fn check_error(e: okrflow_engine::monitoring::checks::CheckError) -> ServerFnError {
-    use http::StatusCode;
-    use okrflow_engine::monitoring::checks::CheckError;
-    let status = match &e {
-        CheckError::Invalid(_) => StatusCode::BAD_REQUEST,
-        CheckError::Conflict(_) => StatusCode::CONFLICT,
-        CheckError::NotFound(_) => StatusCode::NOT_FOUND,
-        CheckError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    crate::server::fail(status, e.to_string())
 }
 
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);

@@ -10,11 +10,15 @@
 //! - [`audit`]: who did what, when, from where; entries bounded in size, pruned by age and count.
 //! - [`ratelimit`]: failed-login limits per account and per address.
 //! - [`secret`]: random secrets and their one-way hashes.
+//! - [`Accounts`] (handle.rs): every accounts action as the web layer calls it, with the
+//!   caller's right checked and the audit record written.
 
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "runtime")]
 pub mod audit;
+#[cfg(feature = "runtime")]
+mod handle;
 #[cfg(feature = "runtime")]
 pub mod names;
 #[cfg(feature = "runtime")]
@@ -32,6 +36,8 @@ pub mod users;
 
 #[cfg(feature = "runtime")]
 pub use error::AccountError;
+#[cfg(feature = "runtime")]
+pub use handle::{record, Accounts, LoggedIn, MAX_FILTER_CHARS, MAX_TOKEN_DAYS};
 
 /// What a user may do. Ordered: each role can do everything the one before it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -155,5 +161,23 @@ mod error {
         Db(#[from] sqlx::Error),
         #[error("password hashing failed: {0}")]
         Hash(String),
+        #[error(transparent)]
+        Denied(#[from] crate::actor::Denied),
+    }
+
+    impl crate::error::Failure for AccountError {
+        fn kind(&self) -> crate::error::ErrorKind {
+            use crate::error::ErrorKind;
+            match self {
+                AccountError::Invalid(_) => ErrorKind::Invalid,
+                AccountError::BadCredentials => ErrorKind::Unauthenticated,
+                AccountError::RateLimited(_) => ErrorKind::RateLimited,
+                AccountError::NotFound(_) => ErrorKind::NotFound,
+                AccountError::Conflict(_) => ErrorKind::Conflict,
+                AccountError::Db(e) => crate::db::error_kind(e),
+                AccountError::Hash(_) => ErrorKind::Internal,
+                AccountError::Denied(d) => d.kind(),
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ pub struct Limit {
 pub const PER_ACCOUNT: Limit = Limit { max: 5, window: Duration::from_secs(15 * 60) };
 pub const PER_ADDRESS: Limit = Limit { max: 20, window: Duration::from_secs(15 * 60) };
 
+#[derive(Clone)]
 pub struct LoginLimiter {
     account: Limit,
     address: Limit,

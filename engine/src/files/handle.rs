@@ -1,6 +1,8 @@
 //! [`Files`]: the Files capability as the server uses it. Uploads (streamed, limited, checked,
 //! recorded, queued for profiling), the file table, details, reprocessing, conversions,
-//! downloads and deletion. Stored files live in `<data_dir>/files/<server id>`.
+//! downloads and deletion. Each action takes the [`Actor`], checks its role (viewers read,
+//! editors change) and writes its own audit record. Stored files live in
+//! `<data_dir>/files/<server id>`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +17,11 @@ use super::{
     convert, names, ColumnWindow, Conversion, FileDetail, FileKind, FilePage, FileQuery, FileRef, FileTotals, FileView,
     Profile,
 };
+use crate::accounts::audit::Outcome;
+use crate::accounts::{self, Role};
+use crate::actor::{Actor, Denied};
 use crate::db::Database;
+use crate::error::{ErrorKind, Failure};
 
 /// The upload limit unless configured: 500 MB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1000 * 1000;
@@ -46,18 +52,21 @@ pub enum FileError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Io(String),
+    #[error(transparent)]
+    Denied(#[from] Denied),
 }
 
-impl FileError {
-    /// The HTTP status this error is answered with: the caller's mistakes 4xx, the rest 5xx.
-    pub fn status(&self) -> u16 {
+impl Failure for FileError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            FileError::Refused(_) => 415,
-            FileError::TooLarge { .. } => 413,
-            FileError::Broken { .. } | FileError::Invalid(_) => 400,
-            FileError::NotFound(_) => 404,
-            FileError::Disk { .. } => 507,
-            FileError::Db(_) | FileError::Io(_) => 500,
+            FileError::Refused(_) => ErrorKind::Unsupported,
+            FileError::TooLarge { .. } => ErrorKind::TooLarge,
+            FileError::Broken { .. } | FileError::Invalid(_) => ErrorKind::Invalid,
+            FileError::NotFound(_) => ErrorKind::NotFound,
+            FileError::Disk { .. } => ErrorKind::InsufficientStorage,
+            FileError::Db(e) => crate::db::error_kind(e),
+            FileError::Io(_) => ErrorKind::Internal,
+            FileError::Denied(d) => d.kind(),
         }
     }
 }
@@ -110,6 +119,94 @@ fn is_abandoned(path: &Path) -> bool {
     match std::fs::File::open(path) {
         Ok(file) => file.try_lock().is_ok(),
         Err(_) => false,
+    }
+}
+
+/// What an upload request stored.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Uploaded {
+    pub files: Vec<FileView>,
+}
+
+/// What a delete removed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Deleted {
+    pub deleted: FileView,
+}
+
+/// One upload request of one or more files, which stores all of them or none: a refused file
+/// removes the ones stored before it, and so does a batch dropped before [`Uploads::finish`]
+/// (a request cut off between parts).
+pub struct Uploads {
+    files: Files,
+    actor: Actor,
+    stored: Vec<FileView>,
+    settled: bool,
+}
+
+impl Uploads {
+    /// Streams one more file into the store; on a refusal the whole batch is undone and the
+    /// refusal audited.
+    pub async fn add<S, B, E>(&mut self, raw_name: &str, body: S) -> Result<&FileView, FileError>
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        match self.files.store_upload(raw_name, body, self.actor.name()).await {
+            Ok(view) => {
+                self.stored.push(view);
+                Ok(self.stored.last().expect("just pushed"))
+            }
+            Err(e) => {
+                self.abort(&e.to_string()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the batch: audits each stored file and returns them. A batch with no file is the
+    /// caller's mistake.
+    pub async fn finish(mut self) -> Result<Uploaded, FileError> {
+        self.settled = true;
+        if self.stored.is_empty() {
+            return Err(FileError::Invalid("the form has no file part; send each file as a part with a filename".into()));
+        }
+        for file in &self.stored {
+            let detail = format!("{} bytes, sha256 {}", file.size_bytes, file.sha256);
+            self.files.audit(&self.actor, "file.upload", &file.audit_target(), Outcome::Ok, &detail).await;
+        }
+        Ok(Uploaded { files: std::mem::take(&mut self.stored) })
+    }
+
+    /// Undoes the batch (the request was malformed or broke off) and audits why.
+    pub async fn abort(&mut self, why: &str) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        for file in std::mem::take(&mut self.stored) {
+            let _ = self.files.remove(&file.id).await;
+        }
+        self.files.audit(&self.actor, "file.upload", "", Outcome::Failed, why).await;
+    }
+}
+
+impl Drop for Uploads {
+    fn drop(&mut self) {
+        if self.settled || self.stored.is_empty() {
+            return;
+        }
+        let (files, stored) = (self.files.clone(), std::mem::take(&mut self.stored));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for file in stored {
+                    let _ = files.remove(&file.id).await;
+                }
+            });
+        }
     }
 }
 
@@ -170,10 +267,32 @@ impl Files {
         &self.inner.dir
     }
 
+    async fn audit(&self, actor: &Actor, action: &str, target: &str, outcome: Outcome, detail: &str) {
+        accounts::record(&self.inner.db, actor, action, target, outcome, detail).await;
+    }
+
+    /// Starts an upload request for an editor (see [`Uploads`]).
+    pub fn uploads(&self, actor: &Actor) -> Result<Uploads, FileError> {
+        actor.require(Role::Editor)?;
+        Ok(Uploads { files: self.clone(), actor: actor.clone(), stored: Vec::new(), settled: false })
+    }
+
+    /// Uploads one file (a batch of one).
+    pub async fn upload<S, B, E>(&self, actor: &Actor, raw_name: &str, body: S) -> Result<FileView, FileError>
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let mut batch = self.uploads(actor)?;
+        batch.add(raw_name, body).await?;
+        Ok(batch.finish().await?.files.remove(0))
+    }
+
     /// Stores an upload: the name is cleaned and its extension must be an accepted type, the
     /// body is streamed to disk within the limit, the content's signature must fit the type.
     /// Any refusal or failure leaves nothing on disk and nothing in the database.
-    pub async fn upload<S, B, E>(&self, raw_name: &str, body: S, by: &str) -> Result<FileView, FileError>
+    async fn store_upload<S, B, E>(&self, raw_name: &str, body: S, by: &str) -> Result<FileView, FileError>
     where
         S: Stream<Item = Result<B, E>>,
         B: AsRef<[u8]>,
@@ -215,12 +334,16 @@ impl Files {
         self.view(&id).await
     }
 
-    /// One file's row.
+    /// One file's row. Only ids the store makes are looked up (anything else names no file).
     pub async fn view(&self, id: &str) -> Result<FileView, FileError> {
+        if !(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(FileError::NotFound(crate::accounts::audit::bounded(id, 40).into_owned()));
+        }
         records::get(&self.inner.db, id).await?.ok_or_else(|| FileError::NotFound(id.to_string()))
     }
 
-    pub async fn list(&self, query: &FileQuery) -> Result<FilePage, FileError> {
+    pub async fn list(&self, actor: &Actor, query: &FileQuery) -> Result<FilePage, FileError> {
+        actor.require(Role::Viewer)?;
         query.validate().map_err(FileError::Invalid)?;
         let db = &self.inner.db;
         let (files, matching) = records::list(db, query).await?;
@@ -239,7 +362,8 @@ impl Files {
     }
 
     /// A file with its profile, each table cut to `columns` (profiles of wide tables are large).
-    pub async fn detail(&self, id: &str, columns: ColumnWindow) -> Result<FileDetail, FileError> {
+    pub async fn detail(&self, actor: &Actor, id: &str, columns: ColumnWindow) -> Result<FileDetail, FileError> {
+        actor.require(Role::Viewer)?;
         let db = &self.inner.db;
         let file = self.view(id).await?;
         let (mut profile, profiled_ms) = records::profile(db, id).await?;
@@ -262,22 +386,42 @@ impl Files {
     }
 
     /// Profiles the file again.
-    pub async fn reprocess(&self, id: &str) -> Result<FileView, FileError> {
+    pub async fn reprocess(&self, actor: &Actor, id: &str) -> Result<FileView, FileError> {
+        actor.require(Role::Editor)?;
         if !records::requeue(&self.inner.db, id).await? {
             return Err(FileError::NotFound(id.to_string()));
         }
         self.inner.profiler.enqueue(id);
-        self.view(id).await
+        let file = self.view(id).await?;
+        self.audit(actor, "file.reprocess", &file.audit_target(), Outcome::Ok, "").await;
+        Ok(file)
     }
 
-    /// Converts a tabular file (an Excel `sheet`, or the first) into a new output file.
+    /// Converts a tabular file (an Excel `sheet`, or the first; empty means the first) into a
+    /// new output file. The attempt is audited whatever its outcome.
     pub async fn convert(
         &self,
+        actor: &Actor,
         id: &str,
         to: Conversion,
         sheet: Option<String>,
-        by: &str,
     ) -> Result<FileView, FileError> {
+        actor.require(Role::Editor)?;
+        let target = format!("{id} → {}", to.as_str());
+        let sheet = sheet.filter(|s| !s.is_empty());
+        match self.convert_file(id, to, sheet, actor.name()).await {
+            Ok(file) => {
+                self.audit(actor, "file.convert", &target, Outcome::Ok, &file.id).await;
+                Ok(file)
+            }
+            Err(e) => {
+                self.audit(actor, "file.convert", &target, Outcome::Failed, &e.to_string()).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn convert_file(&self, id: &str, to: Conversion, sheet: Option<String>, by: &str) -> Result<FileView, FileError> {
         let source = self.view(id).await?;
         if !source.kind.is_tabular() {
             return Err(FileError::Invalid(format!(
@@ -349,7 +493,8 @@ impl Files {
     }
 
     /// The file to send for a download.
-    pub async fn download(&self, id: &str) -> Result<Download, FileError> {
+    pub async fn download(&self, actor: &Actor, id: &str) -> Result<Download, FileError> {
+        actor.require(Role::Viewer)?;
         let file = self.view(id).await?;
         let path = self.inner.dir.join(&file.id);
         if !path.is_file() {
@@ -361,13 +506,21 @@ impl Files {
         Ok(Download { path, file })
     }
 
-    /// Counts a download of `file` by `by`.
-    pub async fn record_download(&self, file: &FileView, by: &str) -> Result<(), FileError> {
-        Ok(records::record_download(&self.inner.db, &file.id, &file.name, by, crate::now_ms()).await?)
+    /// Counts a download of `file` by the actor.
+    pub async fn record_download(&self, actor: &Actor, file: &FileView) -> Result<(), FileError> {
+        Ok(records::record_download(&self.inner.db, &file.id, &file.name, actor.name(), crate::now_ms()).await?)
     }
 
-    /// Deletes the record, then the bytes. Outputs made from it stay.
-    pub async fn delete(&self, id: &str) -> Result<FileView, FileError> {
+    /// Deletes a file for an editor: the record, then the bytes. Outputs made from it stay.
+    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<Deleted, FileError> {
+        actor.require(Role::Editor)?;
+        let file = self.remove(id).await?;
+        self.audit(actor, "file.delete", &file.audit_target(), Outcome::Ok, "").await;
+        Ok(Deleted { deleted: file })
+    }
+
+    /// Removes the record, then the bytes (no check, no audit: the callers do those).
+    async fn remove(&self, id: &str) -> Result<FileView, FileError> {
         let file = self.view(id).await?;
         if !records::delete(&self.inner.db, id).await? {
             return Err(FileError::NotFound(id.to_string()));
@@ -384,9 +537,74 @@ impl Files {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::{AuditQuery, AuthMethod, Principal};
     use crate::db::testing::both_backends;
 
+    fn as_role(role: Role) -> Actor {
+        let p = Principal { user_id: 1, username: format!("the {}", role.as_str()), role, via: AuthMethod::Token };
+        Actor::user(p, "10.1.2.3")
+    }
+
+    fn editor() -> Actor {
+        as_role(Role::Editor)
+    }
+
+    fn csv(text: &'static str) -> impl Stream<Item = Result<Vec<u8>, String>> {
+        futures::stream::iter([Ok::<_, String>(text.as_bytes().to_vec())])
+    }
+
+    async fn audit_lines(db: &Database) -> Vec<String> {
+        let entries = accounts::audit::query(db, &AuditQuery::default()).await.unwrap();
+        entries.iter().rev().map(|e| format!("{} {} {} {}", e.actor, e.action, e.outcome, e.ip)).collect()
+    }
+
     both_backends! {
+        async fn actions_check_the_role_and_write_their_audit_record(db, dir) {
+            let files = Files::open(db.clone(), &dir, 1_000, ProfilerConfig { idle: true, ..Default::default() }, "test".into()).await.unwrap();
+            let viewer = as_role(Role::Viewer);
+            let refused = files.upload(&viewer, "okrs.csv", csv("a\n1\n")).await.unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::Forbidden);
+            assert_eq!(refused.to_string(), "this needs the editor role; you are viewer");
+            let nobody = Actor::anonymous("10.9.9.9");
+            assert_eq!(files.list(&nobody, &FileQuery::default()).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+
+            let stored = files.upload(&editor(), "okrs.csv", csv("a\n1\n")).await.unwrap();
+            assert_eq!(files.list(&viewer, &FileQuery::default()).await.unwrap().files.len(), 1);
+            assert_eq!(files.delete(&viewer, &stored.id).await.unwrap_err().kind(), ErrorKind::Forbidden);
+            files.reprocess(&editor(), &stored.id).await.unwrap();
+            let bad = files.convert(&editor(), &stored.id, Conversion::Parquet, None).await;
+            assert!(bad.is_ok() || bad.unwrap_err().kind() == ErrorKind::Invalid);
+            assert_eq!(files.delete(&editor(), "nope").await.unwrap_err().kind(), ErrorKind::NotFound);
+            files.delete(&editor(), &stored.id).await.unwrap();
+            let lines = audit_lines(&db).await;
+            assert_eq!(lines[0], "the editor file.upload ok 10.1.2.3");
+            assert_eq!(lines[1], "the editor file.reprocess ok 10.1.2.3");
+            assert!(lines[2].starts_with("the editor file.convert "), "{lines:?}");
+            assert_eq!(lines[3], "the editor file.delete ok 10.1.2.3");
+            assert_eq!(lines.len(), 4, "refusals by role are audited by the web layer, not twice: {lines:?}");
+        }
+
+        async fn a_batch_stores_all_its_files_or_none(db, dir) {
+            let files = Files::open(db.clone(), &dir, 1_000, ProfilerConfig { idle: true, ..Default::default() }, "test".into()).await.unwrap();
+            let mut batch = files.uploads(&editor()).unwrap();
+            batch.add("one.csv", csv("a\n1\n")).await.unwrap();
+            batch.add("two.csv", csv("b\n2\n")).await.unwrap();
+            let refused = batch.add("three.exe", csv("MZ")).await.unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::Unsupported);
+            assert_eq!(files.list(&editor(), &FileQuery::default()).await.unwrap().matching, 0, "the earlier two went too");
+            let stored: Vec<_> = std::fs::read_dir(files.dir()).unwrap().collect();
+            assert!(stored.is_empty(), "no bytes left behind: {stored:?}");
+            assert_eq!(audit_lines(&db).await, ["the editor file.upload failed 10.1.2.3"]);
+
+            let empty = files.uploads(&editor()).unwrap().finish().await.unwrap_err();
+            assert_eq!(empty.kind(), ErrorKind::Invalid);
+            let mut batch = files.uploads(&editor()).unwrap();
+            batch.add("one.csv", csv("a\n1\n")).await.unwrap();
+            batch.add("two.csv", csv("b\n2\n")).await.unwrap();
+            assert_eq!(batch.finish().await.unwrap().files.len(), 2);
+            assert_eq!(files.list(&editor(), &FileQuery::default()).await.unwrap().matching, 2);
+        }
+
         async fn a_store_opened_with_an_empty_database_is_left_alone(db, dir) {
             let files_dir = dir.join("files");
             std::fs::create_dir_all(&files_dir).unwrap();
@@ -401,7 +619,7 @@ mod tests {
         async fn opening_removes_what_a_crash_left_and_keeps_recorded_files(db, dir) {
             let files = Files::open(db.clone(), &dir, 1_000, Default::default(), "test".into()).await.unwrap();
             let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
-            let kept = files.upload("okrs.csv", body, "tester").await.unwrap();
+            let kept = files.upload(&editor(), "okrs.csv", body).await.unwrap();
             // What a crash could leave, an hour ago: a partial upload and bytes without a row.
             let aged = |name: &str, age_secs: u64| {
                 let path = files.dir().join(name);

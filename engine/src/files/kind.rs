@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// An accepted file type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FileKind {
     Csv,
     Tsv,

@@ -29,7 +29,7 @@ pub mod sandbox;
 pub mod store;
 
 #[cfg(feature = "runtime")]
-pub use handle::{Download, FileError, Files, DEFAULT_MAX_UPLOAD_BYTES};
+pub use handle::{Deleted, Download, FileError, Files, Uploaded, Uploads, DEFAULT_MAX_UPLOAD_BYTES};
 pub use kind::FileKind;
 #[cfg(feature = "runtime")]
 pub use profiler::ProfilerConfig;
@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a file is in its processing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FileStatus {
     Queued,
     Profiling,
@@ -71,6 +72,7 @@ impl FileStatus {
 
 /// What a tabular file can be converted to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Conversion {
     Parquet,
     /// UTF-8, comma-separated, normalised column names.
@@ -78,6 +80,8 @@ pub enum Conversion {
 }
 
 impl Conversion {
+    pub const ALL: [Conversion; 2] = [Conversion::Parquet, Conversion::CleanCsv];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Conversion::Parquet => "parquet",
@@ -103,6 +107,7 @@ impl Conversion {
 
 /// Another file, by id and name (a duplicate's original, an output's source).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileRef {
     pub id: String,
     pub name: String,
@@ -110,6 +115,7 @@ pub struct FileRef {
 
 /// One stored file as lists show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileView {
     pub id: String,
     pub name: String,
@@ -142,6 +148,7 @@ impl FileView {
 
 /// What profiling found. Tables: one per CSV/JSON/Parquet file, one per Excel sheet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Profile {
     Tables(Vec<TableProfile>),
     Archive(ArchiveProfile),
@@ -164,6 +171,7 @@ impl Profile {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TableProfile {
     /// The Excel sheet; `None` for single-table files.
     pub sheet: Option<String>,
@@ -237,6 +245,7 @@ impl Default for ColumnWindow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ColumnProfile {
     pub name: String,
     /// The type polars inferred, e.g. `i64`, `f64`, `str`, `bool`, `date`.
@@ -249,6 +258,7 @@ pub struct ColumnProfile {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NumberStats {
     pub min: f64,
     pub max: f64,
@@ -260,6 +270,7 @@ pub struct NumberStats {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArchiveProfile {
     /// Listed entries, at most [`ARCHIVE_LIST_CAP`].
     pub entries: Vec<ArchiveEntry>,
@@ -275,6 +286,7 @@ pub struct ArchiveProfile {
 pub const ARCHIVE_LIST_CAP: usize = 1_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArchiveEntry {
     pub path: String,
     /// Uncompressed size as declared.
@@ -286,6 +298,7 @@ pub struct ArchiveEntry {
 
 /// A download as the page's activity list shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DownloadView {
     pub file_id: String,
     pub file_name: String,
@@ -295,6 +308,7 @@ pub struct DownloadView {
 
 /// A file with everything the detail view shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileDetail {
     pub file: FileView,
     pub profile: Option<Profile>,
@@ -363,6 +377,33 @@ impl Default for FileQuery {
 }
 
 impl FileQuery {
+    /// The query a caller's parameters ask for (each missing one takes its default; empty
+    /// texts mean no filter), or the rule one of them broke. The REST API and the page both
+    /// read their parameters through this.
+    pub fn parse(
+        name: Option<&str>,
+        kind: Option<&str>,
+        sort: Option<&str>,
+        descending: Option<bool>,
+        page: Option<u32>,
+        per_page: Option<u32>,
+    ) -> Result<FileQuery, String> {
+        let defaults = FileQuery::default();
+        if name.is_some_and(|n| n.chars().any(char::is_control)) {
+            return Err("the name filter must not contain control characters".into());
+        }
+        let query = FileQuery {
+            name: name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
+            kind: kind.filter(|k| !k.is_empty()).map(FileKind::parse).transpose()?,
+            sort: sort.filter(|s| !s.is_empty()).map(FileSort::parse).transpose()?.unwrap_or(defaults.sort),
+            descending: descending.unwrap_or(defaults.descending),
+            page: page.unwrap_or(defaults.page),
+            per_page: per_page.unwrap_or(defaults.per_page),
+        };
+        query.validate()?;
+        Ok(query)
+    }
+
     /// Refuses pages outside 1.. and page sizes outside 1..=MAX_PER_PAGE, naming the rule.
     pub fn validate(&self) -> Result<(), String> {
         if self.page == 0 {
@@ -377,6 +418,7 @@ impl FileQuery {
 
 /// Totals over every stored file (uploads and outputs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileTotals {
     pub files: u64,
     pub bytes: u64,
@@ -384,6 +426,7 @@ pub struct FileTotals {
 
 /// One page of the file table, with the totals and the recent activity beside it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FilePage {
     pub files: Vec<FileView>,
     /// Files matching the filter (for paging).

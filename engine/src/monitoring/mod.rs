@@ -7,12 +7,16 @@
 //! - [`sampler`]: the one sysinfo task, its in-memory hour, the broadcast to live subscribers;
 //! - [`history`]: one-minute min/avg/max rows in the database, kept seven days;
 //! - [`checks`]: external TCP and HTTP checks the user configures, each on its own schedule;
-//! - [`services`]: the registry of components (built in and registered later) with controls.
+//! - [`services`]: the registry of components (built in and registered later) with controls;
+//! - [`handle`]: [`handle::Services`], the capability's actions (list, controls, checks) with
+//!   the caller's right checked and the audit record written.
 
 pub mod series;
 
 #[cfg(feature = "runtime")]
 pub mod checks;
+#[cfg(feature = "runtime")]
+pub mod handle;
 #[cfg(feature = "runtime")]
 pub mod history;
 #[cfg(feature = "runtime")]

@@ -9,72 +9,39 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use okrflow_engine::accounts::audit::{self, Outcome, Record};
-use okrflow_engine::accounts::Principal;
-use okrflow_engine::files::{ColumnWindow, Conversion, FileError, FileKind, FileQuery, FileSort, FileView};
-use okrflow_engine::Engine;
+use axum::{Json, Router};
+use okrflow_engine::files::{ColumnWindow, Conversion, FileQuery};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use app::server::ClientIp;
+pub use app::errors::ApiError;
 
+use super::Caller;
 use crate::state::AppState;
 
-/// The REST routes with their methods, as the access policy names them.
-pub const LIST: &str = "/api/v1/files";
-pub const ONE: &str = "/api/v1/files/{id}";
-pub const CONTENT: &str = "/api/v1/files/{id}/content";
-pub const REPROCESS: &str = "/api/v1/files/{id}/reprocess";
-pub const CONVERT: &str = "/api/v1/files/{id}/convert";
+use app::api::files::{CONTENT, CONVERT, DETAIL, LIST, REPROCESS};
 
+/// The routes on the paths `app::api` declares (the access policy and the OpenAPI document
+/// read the same declarations).
 pub fn routes() -> Router<AppState> {
     Router::new()
         // The body limit is the engine's, enforced per file while streaming.
-        .route(LIST, get(list).post(upload).layer(DefaultBodyLimit::disable()))
-        .route(ONE, get(detail).delete(remove))
-        .route(CONTENT, get(content))
-        .route(REPROCESS, post(reprocess))
-        .route(CONVERT, post(convert))
-}
-
-/// A refusal or failure as JSON: `{"error": "...", "status": 4xx}`.
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.1, "status": self.0.as_u16() });
-        (self.0, Json(body)).into_response()
-    }
-}
-
-impl From<FileError> for ApiError {
-    fn from(e: FileError) -> ApiError {
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!(error = %e, "file action failed");
-        }
-        ApiError(status, e.to_string())
-    }
+        .route(LIST.path, get(list).post(upload).layer(DefaultBodyLimit::disable()))
+        .route(DETAIL.path, get(detail).delete(remove))
+        .route(CONTENT.path, get(content))
+        .route(REPROCESS.path, post(reprocess))
+        .route(CONVERT.path, post(convert))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message.into())
+    ApiError::invalid(message)
 }
 
-async fn record(
-    engine: &Engine,
-    who: &Principal,
-    ip: &ClientIp,
-    action: &str,
-    target: &str,
-    outcome: Outcome,
-    detail: &str,
-) {
-    let r = Record { actor: &who.username, action, target, ip: &ip.0, outcome, detail };
-    audit::record_or_log(engine.db(), r).await;
+/// The query string, or a 400 saying what is wrong with it.
+fn query<T>(params: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    params.map(|Query(p)| p).map_err(|e| bad_request(format!("the query string is not valid: {}", e.body_text())))
 }
 
 #[derive(Deserialize)]
@@ -87,83 +54,56 @@ struct ListParams {
     per_page: Option<u32>,
 }
 
-/// The query a list request asks for, or the rule it broke.
-fn file_query(p: ListParams) -> Result<FileQuery, String> {
-    let defaults = FileQuery::default();
-    let descending = match p.order.as_deref() {
-        None => defaults.descending,
-        Some("desc") => true,
-        Some("asc") => false,
-        Some(other) => return Err(format!("order '{other}' is neither asc nor desc")),
-    };
-    let query = FileQuery {
-        name: p.name.filter(|n| !n.trim().is_empty()),
-        kind: p.kind.filter(|k| !k.is_empty()).map(|k| FileKind::parse(&k)).transpose()?,
-        sort: p.sort.map(|s| FileSort::parse(&s)).transpose()?.unwrap_or(defaults.sort),
-        descending,
-        page: p.page.unwrap_or(defaults.page),
-        per_page: p.per_page.unwrap_or(defaults.per_page),
-    };
-    query.validate()?;
-    Ok(query)
-}
-
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| bad_request(format!("the query string is not valid: {}", e.body_text())))?;
-    let query = file_query(params).map_err(bad_request)?;
-    Ok(Json(state.engine.files().list(&query).await?).into_response())
+    let p = query(params)?;
+    let descending = match p.order.as_deref() {
+        None | Some("") => None,
+        Some("desc") => Some(true),
+        Some("asc") => Some(false),
+        Some(other) => return Err(bad_request(format!("order '{other}' is neither asc nor desc"))),
+    };
+    let q = FileQuery::parse(p.name.as_deref(), p.kind.as_deref(), p.sort.as_deref(), descending, p.page, p.per_page)
+        .map_err(bad_request)?;
+    Ok(Json(state.engine.files().list(&caller.0, &q).await?).into_response())
 }
 
 /// `multipart/form-data` with one or more file parts. Each is streamed to disk; if any is
-/// refused, the ones stored before it in the same request are removed too, so a request
-/// stores all its files or none.
+/// refused, or the form breaks off, the ones stored before it in the same request are removed
+/// too, so a request stores all its files or none.
 async fn upload(
     State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Extension(ip): Extension<ClientIp>,
+    caller: Caller,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let mut form = form.map_err(|e| {
-        bad_request(format!("send the files as multipart/form-data (one part per file): {}", e.body_text()))
-    })?;
-    let files = state.engine.files();
-    let mut stored: Vec<FileView> = Vec::new();
-    let outcome = async {
-        while let Some(field) =
-            form.next_field().await.map_err(|e| bad_request(format!("the form is malformed: {e}")))?
-        {
-            let Some(raw_name) = field.file_name().map(str::to_owned) else {
-                // Plain form fields carry nothing we need.
-                continue;
-            };
-            let view = files.upload(&raw_name, field, &who.username).await?;
-            stored.push(view);
-        }
-        Ok::<(), ApiError>(())
-    }
-    .await;
-    match outcome {
+    let mut batch = state.engine.files().uploads(&caller.0)?;
+    let mut form = match form {
+        Ok(form) => form,
         Err(e) => {
-            for earlier in &stored {
-                let _ = files.delete(&earlier.id).await;
-            }
-            record(&state.engine, &who, &ip, "file.upload", "", Outcome::Failed, &e.1).await;
-            Err(e)
+            let e = bad_request(format!("send the files as multipart/form-data (one part per file): {}", e.body_text()));
+            batch.abort(&e.message).await;
+            return Err(e);
         }
-        Ok(()) if stored.is_empty() => {
-            Err(bad_request("the form has no file part; send each file as a part with a filename"))
-        }
-        Ok(()) => {
-            for file in &stored {
-                let detail = format!("{} bytes, sha256 {}", file.size_bytes, file.sha256);
-                record(&state.engine, &who, &ip, "file.upload", &file.audit_target(), Outcome::Ok, &detail).await;
+    };
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                let e = bad_request(format!("the form is malformed: {e}"));
+                batch.abort(&e.message).await;
+                return Err(e);
             }
-            Ok((StatusCode::CREATED, Json(serde_json::json!({ "files": stored }))).into_response())
+        };
+        // Plain form fields carry nothing we need.
+        if let Some(raw_name) = field.file_name().map(str::to_owned) {
+            batch.add(&raw_name, field).await?;
         }
     }
+    Ok((StatusCode::CREATED, Json(batch.finish().await?)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -176,36 +116,24 @@ struct DetailParams {
 /// (`columns_offset`, `columns_limit` up to 500, default 100).
 async fn detail(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     params: Result<Query<DetailParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = params.map_err(|e| bad_request(format!("the query string is not valid: {}", e.body_text())))?;
+    let p = query(params)?;
     let defaults = ColumnWindow::default();
     let window =
         ColumnWindow::new(p.columns_offset.unwrap_or(defaults.offset), p.columns_limit.unwrap_or(defaults.limit))
             .map_err(bad_request)?;
-    Ok(Json(state.engine.files().detail(&id, window).await?).into_response())
+    Ok(Json(state.engine.files().detail(&caller.0, &id, window).await?).into_response())
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Extension(ip): Extension<ClientIp>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let file = state.engine.files().delete(&id).await?;
-    record(&state.engine, &who, &ip, "file.delete", &file.audit_target(), Outcome::Ok, "").await;
-    Ok(Json(serde_json::json!({ "deleted": file })).into_response())
+async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(state.engine.files().delete(&caller.0, &id).await?).into_response())
 }
 
-async fn reprocess(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Extension(ip): Extension<ClientIp>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let file = state.engine.files().reprocess(&id).await?;
-    record(&state.engine, &who, &ip, "file.reprocess", &file.audit_target(), Outcome::Ok, "").await;
+async fn reprocess(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let file = state.engine.files().reprocess(&caller.0, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(file)).into_response())
 }
 
@@ -217,27 +145,15 @@ struct ConvertParams {
 
 async fn convert(
     State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Extension(ip): Extension<ClientIp>,
+    caller: Caller,
     Path(id): Path<String>,
     params: Result<Query<ConvertParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| bad_request(format!("the query string is not valid: {}", e.body_text())))?;
-    let to = params.to.ok_or_else(|| bad_request("say what to convert to: ?to=parquet or ?to=clean_csv"))?;
+    let p = query(params)?;
+    let to = p.to.ok_or_else(|| bad_request("say what to convert to: ?to=parquet or ?to=clean_csv"))?;
     let to = Conversion::parse(&to).map_err(bad_request)?;
-    let output = state.engine.files().convert(&id, to, params.sheet.filter(|s| !s.is_empty()), &who.username).await;
-    let target = format!("{id} → {}", to.as_str());
-    match output {
-        Ok(file) => {
-            record(&state.engine, &who, &ip, "file.convert", &target, Outcome::Ok, &file.id).await;
-            Ok((StatusCode::CREATED, Json(file)).into_response())
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            record(&state.engine, &who, &ip, "file.convert", &target, Outcome::Failed, &e.1).await;
-            Err(e)
-        }
-    }
+    let file = state.engine.files().convert(&caller.0, &id, to, p.sheet).await?;
+    Ok((StatusCode::CREATED, Json(file)).into_response())
 }
 
 /// RFC 5987 `attr-char`s stay as they are in `filename*`; everything else is percent-encoded.
@@ -269,19 +185,19 @@ pub fn content_disposition(name: &str) -> String {
 /// managers ask); other ranges and probes do not.
 async fn content(
     State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let download = state.engine.files().download(&id).await?;
+    let download = state.engine.files().download(&caller.0, &id).await?;
     let counts = req.method() == Method::GET && whole_file(req.headers().get(header::RANGE), download.file.size_bytes);
     let mime = download.file.kind.mime().parse().unwrap_or(mime_guess_fallback());
     let response = ServeFile::new_with_mime(&download.path, &mime).oneshot(req).await.map_err(|e| {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not read '{}': {e}", download.file.name))
+        ApiError::new(okrflow_engine::ErrorKind::Internal, format!("could not read '{}': {e}", download.file.name))
     })?;
     let (mut parts, body) = response.into_parts();
     if counts && (parts.status == StatusCode::OK || parts.status == StatusCode::PARTIAL_CONTENT) {
-        state.engine.files().record_download(&download.file, &who.username).await?;
+        state.engine.files().record_download(&caller.0, &download.file).await?;
     }
     if let Ok(value) = HeaderValue::from_str(&content_disposition(&download.file.name)) {
         parts.headers.insert(header::CONTENT_DISPOSITION, value);

@@ -70,6 +70,27 @@ async fn serve_bundle(state: &AppState, req: axum::extract::Request) -> axum::re
     }
 }
 
+/// The REST API's OpenAPI document, generated once per process.
+async fn openapi() -> axum::response::Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| app::openapi::document().to_string()).clone();
+    ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The caller of a REST route as the engine's [`Actor`]: the principal and address the access
+/// layer put in the request (no principal on anonymous routes).
+pub struct Caller(pub okrflow_engine::Actor);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Caller, Self::Rejection> {
+        let principal = parts.extensions.get::<okrflow_engine::accounts::Principal>().cloned();
+        let address = parts.extensions.get::<app::server::ClientIp>().map(|ip| ip.0.clone()).unwrap_or_default();
+        Ok(Caller(okrflow_engine::Actor::new(principal, address)))
+    }
+}
+
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
     let routes = route_list();
@@ -80,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route(app::api::OPENAPI.path, get(openapi))
         .merge(files::routes())
         .leptos_routes_with_context(
             &state,

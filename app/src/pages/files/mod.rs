@@ -28,18 +28,17 @@ pub async fn list_files(
     page: u32,
     per_page: u32,
 ) -> Result<FilePage, ServerFnError> {
-    use crate::server::{bad_request, file_error};
-    use okrflow_engine::files::FileQuery;
-    let query = FileQuery {
-        name: Some(name).filter(|n| !n.trim().is_empty()),
-        kind: if kind.is_empty() { None } else { Some(FileKind::parse(&kind).map_err(bad_request)?) },
-        sort: FileSort::parse(&sort).map_err(bad_request)?,
-        descending,
-        page,
-        per_page,
-    };
-    query.validate().map_err(bad_request)?;
-    crate::server::engine()?.files().list(&query).await.map_err(file_error)
+    use crate::server::*;
+    let query = okrflow_engine::files::FileQuery::parse(
+        Some(&name),
+        Some(&kind),
+        Some(&sort),
+        Some(descending),
+        Some(page),
+        Some(per_page),
+    )
+    .map_err(bad_request)?;
+    engine()?.files().list(&actor(), &query).await.map_err(failed)
 }
 
 /// Columns of each table the detail view shows at a time.
@@ -47,56 +46,33 @@ pub const DETAIL_COLUMNS: u64 = 50;
 
 #[server]
 pub async fn get_file(id: String, column_offset: u64) -> Result<FileDetail, ServerFnError> {
-    let window =
-        okrflow_engine::files::ColumnWindow::new(column_offset, DETAIL_COLUMNS).map_err(crate::server::bad_request)?;
-    crate::server::engine()?.files().detail(&id, window).await.map_err(crate::server::file_error)
+    use crate::server::*;
+    let window = okrflow_engine::files::ColumnWindow::new(column_offset, DETAIL_COLUMNS).map_err(bad_request)?;
+    engine()?.files().detail(&actor(), &id, window).await.map_err(failed)
 }
 
 #[server]
 pub async fn reprocess_file(id: String) -> Result<FileView, ServerFnError> {
-    use okrflow_engine::accounts::{audit::Outcome, Role};
-    let who = crate::server::require(Role::Editor)?;
-    let engine = crate::server::engine()?;
-    let file = engine.files().reprocess(&id).await.map_err(crate::server::file_error)?;
-    crate::server::audit(&engine, &who.username, "file.reprocess", &file.audit_target(), Outcome::Ok, "").await;
-    Ok(file)
+    use crate::server::*;
+    engine()?.files().reprocess(&actor(), &id).await.map_err(failed)
 }
 
 #[server]
 pub async fn convert_file(id: String, to: String, sheet: String) -> Result<FileView, ServerFnError> {
-    use okrflow_engine::accounts::{audit::Outcome, Role};
-    use okrflow_engine::files::Conversion;
-    let who = crate::server::require(Role::Editor)?;
-    let to = Conversion::parse(&to).map_err(crate::server::bad_request)?;
-    let engine = crate::server::engine()?;
-    let sheet = Some(sheet).filter(|s| !s.is_empty());
-    let target = format!("{id} → {}", to.as_str());
-    match engine.files().convert(&id, to, sheet, &who.username).await {
-        Ok(file) => {
-            crate::server::audit(&engine, &who.username, "file.convert", &target, Outcome::Ok, &file.id).await;
-            Ok(file)
-        }
-        Err(e) => {
-            crate::server::audit(&engine, &who.username, "file.convert", &target, Outcome::Failed, &e.to_string())
-                .await;
-            Err(crate::server::file_error(e))
-        }
-    }
+    use crate::server::*;
+    let to = okrflow_engine::files::Conversion::parse(&to).map_err(bad_request)?;
+    engine()?.files().convert(&actor(), &id, to, Some(sheet)).await.map_err(failed)
 }
 
 #[server]
 pub async fn delete_file(id: String) -> Result<FileView, ServerFnError> {
-    use okrflow_engine::accounts::{audit::Outcome, Role};
-    let who = crate::server::require(Role::Editor)?;
-    let engine = crate::server::engine()?;
-    let file = engine.files().delete(&id).await.map_err(crate::server::file_error)?;
-    crate::server::audit(&engine, &who.username, "file.delete", &file.audit_target(), Outcome::Ok, "").await;
-    Ok(file)
+    use crate::server::*;
+    Ok(engine()?.files().delete(&actor(), &id).await.map_err(failed)?.deleted)
 }
 
 /// The download link of a stored file.
 pub fn content_url(id: &str) -> String {
-    format!("/api/v1/files/{id}/content")
+    crate::api::files::CONTENT.url(id)
 }
 
 /// "12 × 4" when the shape is known.

@@ -236,7 +236,7 @@ mod browser {
                 return fail("this browser cannot upload files".into());
             };
             if form.append_with_blob_and_filename("file", &file, &file.name()).is_err()
-                || xhr.open("POST", "/api/v1/files").is_err()
+                || xhr.open(crate::api::files::UPLOAD.method.as_str(), crate::api::files::UPLOAD.path).is_err()
             {
                 return fail("this browser cannot upload files".into());
             }
