@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Forbidden,
     /// The thing named does not exist: 404.
     NotFound,
+    /// The resource exists but does not answer this method: 405.
+    MethodNotAllowed,
     /// It clashes with what exists (a name taken): 409.
     Conflict,
     /// Past a size limit: 413.
@@ -34,11 +36,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Invalid,
         ErrorKind::Unauthenticated,
         ErrorKind::Forbidden,
         ErrorKind::NotFound,
+        ErrorKind::MethodNotAllowed,
         ErrorKind::Conflict,
         ErrorKind::TooLarge,
         ErrorKind::Unsupported,
@@ -55,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::Conflict => 409,
             ErrorKind::TooLarge => 413,
             ErrorKind::Unsupported => 415,
@@ -82,6 +86,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Conflict => "conflict",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Unsupported => "unsupported",

@@ -89,6 +89,21 @@ impl AccessControl {
             && self.site_root.join(relative).is_file()
     }
 
+    /// The methods declared for a route that has rules per method (REST routes), HEAD with GET;
+    /// empty for other routes.
+    fn methods_of(&self, route: &str) -> Vec<String> {
+        let mut methods: Vec<String> = self
+            .rules
+            .keys()
+            .filter_map(|key| key.strip_suffix(route)?.strip_suffix(' ').map(str::to_owned))
+            .collect();
+        if methods.iter().any(|m| m == "GET") {
+            methods.push("HEAD".into());
+        }
+        methods.sort();
+        methods
+    }
+
     /// Every route this layer knows a rule for (for tests and diagnostics).
     pub fn declared(&self) -> impl Iterator<Item = (&String, &Access)> {
         self.rules.iter()
@@ -382,6 +397,17 @@ async fn decide(ac: &AccessControl, mut req: Request, next: Next, ip: &str) -> R
     let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
 
     let Some(rule) = ac.rule(&method, matched.as_deref(), &path) else {
+        // A REST route asked with a method it does not have: 405 with the ones it has.
+        let allowed = matched.as_deref().map(|route| ac.methods_of(route)).unwrap_or_default();
+        if !allowed.is_empty() {
+            let allow = allowed.join(", ");
+            let message = format!("{method} is not a method of {}; it answers {allow}", matched.as_deref().unwrap_or(&path));
+            let mut response = refuse(ErrorKind::MethodNotAllowed, message, &path);
+            if let Ok(value) = http::HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return response;
+        }
         // A warning, not an error: anyone can ask for an undeclared method or route.
         let message = format!(
             "{method} {} is not open to anyone (not declared in the access policy)",

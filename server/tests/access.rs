@@ -93,6 +93,31 @@ async fn every_route_is_declared_and_enforced_for_every_role() {
             }
         }
     }
+    // The REST API, from its declarations (the router mounts the same paths): each method
+    // with its own role, refused as JSON (401 anonymous, 403 below the role), never a 5xx.
+    for endpoint in app::api::ENDPOINTS {
+        let path = endpoint.url("0123456789abcdef0123456789abcdef");
+        for (who, role, auth) in [
+            ("anonymous", None, None),
+            ("viewer", Some(Role::Viewer), Some(viewer.as_str())),
+            ("editor", Some(Role::Editor), Some(editor.as_str())),
+            ("admin", Some(Role::Admin), Some(admin.as_str())),
+        ] {
+            let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+            let body = (endpoint.method == app::api::Method::Post).then(Vec::new);
+            let reply = app.request(endpoint.method.as_str(), &path, &headers, body).await;
+            let context = format!("{who} on {}: {} {}", endpoint.key(), reply.status, reply.body);
+            assert!(reply.status < 500, "never a 5xx: {context}");
+            match (endpoint.access.allows(role), role) {
+                (true, _) => assert!(![401, 403].contains(&reply.status), "should pass: {context}"),
+                (false, None) => assert_eq!(reply.status, 401, "should ask for credentials: {context}"),
+                (false, Some(_)) => assert_eq!(reply.status, 403, "should be forbidden: {context}"),
+            }
+            if reply.status >= 400 {
+                assert!(reply.body.contains("\"kind\""), "refusals are the API's JSON: {context}");
+            }
+        }
+    }
     app.stop().await.unwrap();
 }
 

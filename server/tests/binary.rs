@@ -262,9 +262,9 @@ fn a_flood_of_anonymous_denials_adds_a_bounded_number_of_warnings_and_no_errors(
     let (mut child, addr, _logs) = start_server(dir.path());
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     for i in 0..100 {
-        // A method no rule declares (403), and an admin function without credentials (401).
+        // A method the route does not have (405), and an admin function without credentials (401).
         let status = agent.put(&format!("http://{addr}/api/v1/files/{i}")).send("x").unwrap().status();
-        assert_eq!(status, 403);
+        assert_eq!(status, 405);
         let status = agent.post(&format!("http://{addr}/api/list_users")).send("").unwrap().status();
         assert_eq!(status, 401);
     }

@@ -859,11 +859,23 @@ async fn the_api_is_described_and_errors_carry_their_kind() {
     let odd = call(&app, "GET", &format!("{API}/%00%01"), &admin_auth(), &[], None).await;
     assert_eq!(odd.status, 404, "{}", odd.text());
     let nul = call(&app, "GET", &format!("{API}?name=%00"), &admin_auth(), &[], None).await;
-    assert_eq!(nul.status, 400, "{}", nul.text());
-    assert_eq!(nul.json()["kind"], "invalid");
+    assert_eq!(nul.status, 200, "no stored name has a control character: {}", nul.text());
+    assert_eq!(nul.json()["matching"], 0);
     let anonymous = reqwest::get(app.url(API)).await.unwrap();
     assert_eq!(anonymous.status(), 401);
     let refusal: Value = serde_json::from_slice(&anonymous.bytes().await.unwrap()).unwrap();
     assert_eq!(refusal["kind"], "unauthenticated");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_a_route_does_not_have_is_405_with_the_ones_it_has() {
+    let app = spawn_app().await;
+    let put = call(&app, "PUT", API, &admin_auth(), &[], Some(Vec::new())).await;
+    assert_eq!(put.status, 405, "{}", put.text());
+    assert_eq!(put.header("allow"), "GET, HEAD, POST");
+    assert_eq!(put.json()["kind"], "method_not_allowed");
+    let patch = call(&app, "PATCH", &format!("{API}/0123456789abcdef0123456789abcdef"), &admin_auth(), &[], None).await;
+    assert_eq!(patch.header("allow"), "DELETE, GET, HEAD");
     app.stop().await.unwrap();
 }

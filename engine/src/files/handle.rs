@@ -346,7 +346,12 @@ impl Files {
         actor.require(Role::Viewer)?;
         query.validate().map_err(FileError::Invalid)?;
         let db = &self.inner.db;
-        let (files, matching) = records::list(db, query).await?;
+        // Stored names never hold control characters (see `names::clean_name`), so a filter
+        // with one matches nothing; Postgres could not even take a NUL in a parameter.
+        let (files, matching) = match &query.name {
+            Some(name) if name.chars().any(char::is_control) => (Vec::new(), 0),
+            _ => records::list(db, query).await?,
+        };
         Ok(FilePage {
             files,
             matching,
@@ -409,6 +414,11 @@ impl Files {
         actor.require(Role::Editor)?;
         let target = format!("{id} → {}", to.as_str());
         let sheet = sheet.filter(|s| !s.is_empty());
+        if sheet.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
+            // No workbook names a sheet so, and the name goes to the conversion process's
+            // arguments, where a NUL cannot.
+            return Err(FileError::Invalid("a sheet name has no control characters".into()));
+        }
         match self.convert_file(id, to, sheet, actor.name()).await {
             Ok(file) => {
                 self.audit(actor, "file.convert", &target, Outcome::Ok, &file.id).await;

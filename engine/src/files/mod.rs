@@ -389,9 +389,6 @@ impl FileQuery {
         per_page: Option<u32>,
     ) -> Result<FileQuery, String> {
         let defaults = FileQuery::default();
-        if name.is_some_and(|n| n.chars().any(char::is_control)) {
-            return Err("the name filter must not contain control characters".into());
-        }
         let query = FileQuery {
             name: name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
             kind: kind.filter(|k| !k.is_empty()).map(FileKind::parse).transpose()?,

@@ -121,7 +121,7 @@ impl TestApp {
         self.request("POST", path, &[("authorization", &admin_auth())], Some(form)).await
     }
 
-    /// Any request with the given headers and, for POST, a form body.
+    /// A GET, DELETE or POST with the given headers and, for POST, a form body.
     pub async fn request(
         &self,
         method: &str,
@@ -134,8 +134,8 @@ impl TestApp {
         let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         tokio::task::spawn_blocking(move || {
             let agent = ureq_agent();
-            if method == "GET" {
-                let mut req = agent.get(&url);
+            if method == "GET" || method == "DELETE" {
+                let mut req = if method == "GET" { agent.get(&url) } else { agent.delete(&url) };
                 for (k, v) in &headers {
                     req = req.header(k.as_str(), v.as_str());
                 }
