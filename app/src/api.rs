@@ -110,16 +110,17 @@ const ID: Param = Param { name: "id", at: In::Path, required: true, value: Value
 const FILE: Answer = Answer { status: 200, about: "The file.", content: Content::Json("FileView") };
 const NOT_FOUND: Answer = Answer { status: 404, about: "No file has this id.", content: Content::Json("ErrorBody") };
 
+// Filters and sort orders also take the empty value forms send, meaning any or the default.
 fn kinds() -> Vec<&'static str> {
-    FileKind::ALL.iter().map(|k| k.as_str()).collect()
+    std::iter::once("").chain(FileKind::ALL.iter().map(|k| k.as_str())).collect()
 }
 
 fn sorts() -> Vec<&'static str> {
-    FileSort::ALL.iter().map(|s| s.as_str()).collect()
+    std::iter::once("").chain(FileSort::ALL.iter().map(|s| s.as_str())).collect()
 }
 
 fn orders() -> Vec<&'static str> {
-    vec!["asc", "desc"]
+    vec!["", "asc", "desc"]
 }
 
 fn conversions() -> Vec<&'static str> {
@@ -138,9 +139,9 @@ pub mod files {
         summary: "One page of the file table, with totals and recent activity",
         params: &[
             Param { name: "name", at: In::Query, required: false, value: Value::Text, about: "Part of the name, any case." },
-            Param { name: "kind", at: In::Query, required: false, value: Value::OneOf(kinds), about: "Only files of this type." },
-            Param { name: "sort", at: In::Query, required: false, value: Value::OneOf(sorts), about: "Sort by (default uploaded)." },
-            Param { name: "order", at: In::Query, required: false, value: Value::OneOf(orders), about: "Default desc." },
+            Param { name: "kind", at: In::Query, required: false, value: Value::OneOf(kinds), about: "Only files of this type (empty: any)." },
+            Param { name: "sort", at: In::Query, required: false, value: Value::OneOf(sorts), about: "Sort by (empty: uploaded)." },
+            Param { name: "order", at: In::Query, required: false, value: Value::OneOf(orders), about: "Ascending or descending (empty: desc)." },
             Param {
                 name: "page",
                 at: In::Query,
