@@ -81,6 +81,14 @@ if [ "$purpose" = "test" ]; then
   fi
   "$CHROMIUM_PATH" --version 2>/dev/null || true
 
+  # .ci/api-fuzz installs schemathesis from PyPI into a venv of its own.
+  step "Python 3 with venv (for the API fuzzer)"
+  if python3 -m venv --help >/dev/null 2>&1; then
+    python3 --version
+  else
+    apt_install python3 python3-venv
+  fi
+
   # The engine and server suites run on SQLite and on Postgres: each test creates and drops a
   # database of its own on this server (OKRFLOW_TEST_POSTGRES names another).
   step "PostgreSQL for the tests ($OKRFLOW_TEST_POSTGRES)"
