@@ -4,7 +4,7 @@
 //! (`/api/v1/openapi.json`, see `openapi.rs`) is generated from them.
 
 use okrflow_engine::accounts::Role;
-use okrflow_engine::files::{Conversion, FileKind, FileSort, ColumnWindow, MAX_PER_PAGE};
+use okrflow_engine::files::{ColumnWindow, Conversion, FileKind, FileSort, MAX_PER_PAGE};
 
 use crate::access::Access;
 
@@ -38,7 +38,10 @@ pub enum Value {
     Text,
     /// A stored file's id: 32 lower-case hex digits (any text is answered, unknown ones 404).
     FileId,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     Boolean,
     /// One of the names the function lists.
     OneOf(fn() -> Vec<&'static str>),
@@ -138,10 +141,34 @@ pub mod files {
         name: "listFiles",
         summary: "One page of the file table, with totals and recent activity",
         params: &[
-            Param { name: "name", at: In::Query, required: false, value: Value::Text, about: "Part of the name, any case." },
-            Param { name: "kind", at: In::Query, required: false, value: Value::OneOf(kinds), about: "Only files of this type (empty: any)." },
-            Param { name: "sort", at: In::Query, required: false, value: Value::OneOf(sorts), about: "Sort by (empty: uploaded)." },
-            Param { name: "order", at: In::Query, required: false, value: Value::OneOf(orders), about: "Ascending or descending (empty: desc)." },
+            Param {
+                name: "name",
+                at: In::Query,
+                required: false,
+                value: Value::Text,
+                about: "Part of the name, any case.",
+            },
+            Param {
+                name: "kind",
+                at: In::Query,
+                required: false,
+                value: Value::OneOf(kinds),
+                about: "Only files of this type (empty: any).",
+            },
+            Param {
+                name: "sort",
+                at: In::Query,
+                required: false,
+                value: Value::OneOf(sorts),
+                about: "Sort by (empty: uploaded).",
+            },
+            Param {
+                name: "order",
+                at: In::Query,
+                required: false,
+                value: Value::OneOf(orders),
+                about: "Ascending or descending (empty: desc).",
+            },
             Param {
                 name: "page",
                 at: In::Query,
@@ -170,7 +197,11 @@ pub mod files {
         params: &[],
         body: Body::Files,
         answers: &[
-            Answer { status: 201, about: "The stored files, queued for profiling.", content: Content::Json("Uploaded") },
+            Answer {
+                status: 201,
+                about: "The stored files, queued for profiling.",
+                content: Content::Json("Uploaded"),
+            },
             Answer { status: 413, about: "A file is past the upload limit.", content: Content::Json("ErrorBody") },
             Answer {
                 status: 415,
@@ -255,7 +286,13 @@ pub mod files {
         summary: "Converts a table into a new Parquet or clean CSV file",
         params: &[
             ID,
-            Param { name: "to", at: In::Query, required: true, value: Value::OneOf(conversions), about: "The output type." },
+            Param {
+                name: "to",
+                at: In::Query,
+                required: true,
+                value: Value::OneOf(conversions),
+                about: "The output type.",
+            },
             Param {
                 name: "sheet",
                 at: In::Query,

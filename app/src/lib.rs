@@ -41,15 +41,15 @@ pub mod access;
 pub mod api;
 pub mod components;
 pub mod cookies;
+#[cfg(feature = "ssr")]
+pub mod errors;
 pub mod layout;
 pub mod live;
 pub mod nav;
-pub mod pages;
-pub mod refresh;
-#[cfg(feature = "ssr")]
-pub mod errors;
 #[cfg(feature = "ssr")]
 pub mod openapi;
+pub mod pages;
+pub mod refresh;
 #[cfg(feature = "ssr")]
 pub mod server;
 

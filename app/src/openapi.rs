@@ -157,6 +157,9 @@ mod tests {
             let name = name.split('"').next().unwrap();
             assert!(schemas.contains_key(name), "{name} is referred to but not described");
         }
-        assert_eq!(doc["paths"]["/api/v1/files/{id}"]["delete"]["responses"]["403"]["description"], "Needs the editor role.");
+        assert_eq!(
+            doc["paths"]["/api/v1/files/{id}"]["delete"]["responses"]["403"]["description"],
+            "Needs the editor role."
+        );
     }
 }

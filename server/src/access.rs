@@ -14,13 +14,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use app::access::{policy, Access};
+use app::errors::ApiError;
 use app::server::ClientIp;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use http::{header, HeaderMap, Method, StatusCode};
-use app::errors::ApiError;
 use okrflow_engine::accounts::names::UserName;
 use okrflow_engine::accounts::{audit, tokens, AccountError, Principal, Role};
 use okrflow_engine::{Actor, Engine, ErrorKind};
@@ -92,11 +92,8 @@ impl AccessControl {
     /// The methods declared for a route that has rules per method (REST routes), HEAD with GET;
     /// empty for other routes.
     fn methods_of(&self, route: &str) -> Vec<String> {
-        let mut methods: Vec<String> = self
-            .rules
-            .keys()
-            .filter_map(|key| key.strip_suffix(route)?.strip_suffix(' ').map(str::to_owned))
-            .collect();
+        let mut methods: Vec<String> =
+            self.rules.keys().filter_map(|key| key.strip_suffix(route)?.strip_suffix(' ').map(str::to_owned)).collect();
         if methods.iter().any(|m| m == "GET") {
             methods.push("HEAD".into());
         }
@@ -401,7 +398,8 @@ async fn decide(ac: &AccessControl, mut req: Request, next: Next, ip: &str) -> R
         let allowed = matched.as_deref().map(|route| ac.methods_of(route)).unwrap_or_default();
         if !allowed.is_empty() {
             let allow = allowed.join(", ");
-            let message = format!("{method} is not a method of {}; it answers {allow}", matched.as_deref().unwrap_or(&path));
+            let message =
+                format!("{method} is not a method of {}; it answers {allow}", matched.as_deref().unwrap_or(&path));
             let mut response = refuse(ErrorKind::MethodNotAllowed, message, &path);
             if let Ok(value) = http::HeaderValue::from_str(&allow) {
                 response.headers_mut().insert(header::ALLOW, value);

@@ -50,6 +50,7 @@ impl Process {
         loop {
             let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("okrflow {role} did not get ready within 30 s:\n{seen}");
             };
             seen.push_str(&line);

@@ -31,9 +31,10 @@ pub async fn list_services() -> Result<ServicesNow, ServerFnError> {
     let actor = actor();
     let engine = engine()?;
     let services = engine.services().list(&actor).await.map_err(failed)?;
-    let processes = engine.processes().await.map_err(|e| {
-        fail(okrflow_engine::ErrorKind::Unavailable, format!("cannot list the okrflow processes: {e}"))
-    })?;
+    let processes = engine
+        .processes()
+        .await
+        .map_err(|e| fail(okrflow_engine::ErrorKind::Unavailable, format!("cannot list the okrflow processes: {e}")))?;
     Ok(ServicesNow { services, can_control: actor.can(Role::Admin), processes, now_ms: now_ms() })
 }
 
@@ -188,6 +189,7 @@ fn ProcessTable(processes: Vec<ProcessView>, now_ms: i64) -> impl IntoView {
         return view! { <p class="muted">"No process has registered with this database."</p> }.into_any();
     }
     view! {
+        <div class="table-scroll">
         <table class="table" data-testid="processes">
             <TableHead columns=&["Role", "Host", "PID", "Address", "Jobs", "Version", "Up", "Last beat"]/>
             <tbody>
@@ -217,6 +219,7 @@ fn ProcessTable(processes: Vec<ProcessView>, now_ms: i64) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
     .into_any()
 }
@@ -232,6 +235,7 @@ fn InternalTable(services: Vec<ServiceView>, control: ServerAction<RunServiceCon
     let ready = RwSignal::new(false);
     Effect::new(move |_| ready.set(true));
     view! {
+        <div class="table-scroll">
         <table class="table" data-testid="internal-services" data-ready=move || ready.get().to_string()>
             <TableHead columns=&["Component", "Health", "Up", "Detail", "Controls"]/>
             <tbody>
@@ -275,6 +279,7 @@ fn InternalTable(services: Vec<ServiceView>, control: ServerAction<RunServiceCon
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }
 
@@ -291,6 +296,7 @@ fn ExternalTable(checks: Vec<ServiceView>, remove: ServerAction<RemoveServiceChe
     let ready = RwSignal::new(false);
     Effect::new(move |_| ready.set(true));
     view! {
+        <div class="table-scroll">
         <table class="table" data-testid="external-services" data-ready=move || ready.get().to_string()>
             <TableHead columns=&["Name", "Health", "Target", "Latency (recent)", "Last error", ""]/>
             <tbody>
@@ -346,6 +352,7 @@ fn ExternalTable(checks: Vec<ServiceView>, remove: ServerAction<RemoveServiceChe
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
     .into_any()
 }

@@ -54,7 +54,13 @@ impl Accounts {
     /// name and the address and are audited (`how` says where they came from); a refusal by
     /// the limits is not audited: no password was checked, and a flood of rows would push the
     /// real history out of the bounded audit log.
-    async fn check_password(&self, actor: &Actor, raw_name: &str, password: &str, how: &str) -> Result<UserView, AccountError> {
+    async fn check_password(
+        &self,
+        actor: &Actor,
+        raw_name: &str,
+        password: &str,
+        how: &str,
+    ) -> Result<UserView, AccountError> {
         // One normalisation for the limiter, authentication and the audit log, before any of
         // them counts or stores the name.
         let name = UserName::parse(raw_name)?;
@@ -79,7 +85,13 @@ impl Accounts {
     }
 
     /// The login form: checks the password and opens a session.
-    pub async fn login(&self, actor: &Actor, username: &str, password: &str, agent: &str) -> Result<LoggedIn, AccountError> {
+    pub async fn login(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+        agent: &str,
+    ) -> Result<LoggedIn, AccountError> {
         let user = self.check_password(actor, username, password, "wrong username or password").await?;
         let session = sessions::create(&self.db, user.id, actor.address(), agent, crate::now_ms()).await?;
         let who = Actor::user(principal(&user, AuthMethod::Session), actor.address());
@@ -88,7 +100,12 @@ impl Accounts {
     }
 
     /// Basic authentication with a user name and password, under the same limits as the form.
-    pub async fn authenticate_password(&self, address: &str, username: &str, password: &str) -> Result<Principal, AccountError> {
+    pub async fn authenticate_password(
+        &self,
+        address: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Principal, AccountError> {
         let actor = Actor::anonymous(address);
         let user = self.check_password(&actor, username, password, "Basic authentication").await?;
         Ok(principal(&user, AuthMethod::Password))
@@ -124,7 +141,13 @@ impl Accounts {
     }
 
     /// The caller's own password change, which ends their sessions and revokes their tokens.
-    pub async fn change_password(&self, actor: &Actor, current: &str, new: &str, confirm: &str) -> Result<Ended, AccountError> {
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new: &str,
+        confirm: &str,
+    ) -> Result<Ended, AccountError> {
         let me = actor.require(Role::Viewer)?;
         if new != confirm {
             return Err(AccountError::Invalid("the new password and its confirmation differ".into()));
@@ -149,7 +172,12 @@ impl Accounts {
 
     /// Creates an API token for the caller, expiring after `days` (1 to [`MAX_TOKEN_DAYS`]) or
     /// never; returns the secret, shown this once.
-    pub async fn create_token(&self, actor: &Actor, name: &str, days: Option<u32>) -> Result<(String, TokenView), AccountError> {
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        days: Option<u32>,
+    ) -> Result<(String, TokenView), AccountError> {
         let me = actor.require(Role::Viewer)?;
         if let Some(d) = days.filter(|d| !(1..=MAX_TOKEN_DAYS).contains(d)) {
             return Err(AccountError::Invalid(format!(
@@ -176,7 +204,13 @@ impl Accounts {
         users::list(&self.db).await
     }
 
-    pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<UserView, AccountError> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<UserView, AccountError> {
         actor.require(Role::Admin)?;
         match users::create(&self.db, username, password, role).await {
             Ok(user) => {

@@ -341,7 +341,7 @@ async fn insert(
         }
         sql.push(")");
     }
-    sql.execute_on(&mut **dst).await
+    sql.execute_on(dst).await
 }
 
 #[cfg(test)]

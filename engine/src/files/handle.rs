@@ -172,7 +172,9 @@ impl Uploads {
     pub async fn finish(mut self) -> Result<Uploaded, FileError> {
         self.settled = true;
         if self.stored.is_empty() {
-            return Err(FileError::Invalid("the form has no file part; send each file as a part with a filename".into()));
+            return Err(FileError::Invalid(
+                "the form has no file part; send each file as a part with a filename".into(),
+            ));
         }
         for file in &self.stored {
             let detail = format!("{} bytes, sha256 {}", file.size_bytes, file.sha256);
@@ -431,7 +433,13 @@ impl Files {
         }
     }
 
-    async fn convert_file(&self, id: &str, to: Conversion, sheet: Option<String>, by: &str) -> Result<FileView, FileError> {
+    async fn convert_file(
+        &self,
+        id: &str,
+        to: Conversion,
+        sheet: Option<String>,
+        by: &str,
+    ) -> Result<FileView, FileError> {
         let source = self.view(id).await?;
         if !source.kind.is_tabular() {
             return Err(FileError::Invalid(format!(

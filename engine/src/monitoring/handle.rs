@@ -129,11 +129,8 @@ impl Services {
     }
 
     async fn run_control(&self, service: &str, control: &str, by: &str) -> Result<String, ServiceError> {
-        let component = self
-            .inner
-            .components
-            .find(service)
-            .ok_or_else(|| ServiceError::UnknownService(service.to_string()))?;
+        let component =
+            self.inner.components.find(service).ok_or_else(|| ServiceError::UnknownService(service.to_string()))?;
         let offered = component.controls();
         if !offered.iter().any(|c| c.id == control) {
             let offered = offered.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ");
@@ -213,7 +210,10 @@ mod tests {
     use crate::monitoring::services::SamplerComponent;
 
     fn as_role(role: Role) -> Actor {
-        Actor::user(Principal { user_id: 1, username: role.as_str().into(), role, via: AuthMethod::Session }, "10.0.0.5")
+        Actor::user(
+            Principal { user_id: 1, username: role.as_str().into(), role, via: AuthMethod::Session },
+            "10.0.0.5",
+        )
     }
 
     both_backends! {

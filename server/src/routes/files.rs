@@ -83,7 +83,8 @@ async fn upload(
     let mut form = match form {
         Ok(form) => form,
         Err(e) => {
-            let e = bad_request(format!("send the files as multipart/form-data (one part per file): {}", e.body_text()));
+            let e =
+                bad_request(format!("send the files as multipart/form-data (one part per file): {}", e.body_text()));
             batch.abort(&e.message).await;
             return Err(e);
         }
@@ -132,7 +133,11 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     Ok(Json(state.engine.files().delete(&caller.0, &id).await?).into_response())
 }
 
-async fn reprocess(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn reprocess(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let file = state.engine.files().reprocess(&caller.0, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(file)).into_response())
 }
