@@ -203,11 +203,68 @@ pub struct CheckStatus {
     pub view: CheckView,
 }
 
-/// Every configured check and its task.
+/// Every configured check and its task. The definitions live in the database, so that every
+/// okrflow process over it runs the same checks: each process re-reads them every
+/// [`SYNC_EVERY`] and starts the ones another process added, stops the ones it removed.
 pub struct Checks {
     db: Database,
     client: reqwest::Client,
-    running: Mutex<Vec<Running>>,
+    running: Arc<Mutex<Vec<Running>>>,
+    sync: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// How often a process takes up the checks other processes added or removed.
+pub const SYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// The stored definitions, oldest first (rows this version cannot read are skipped).
+async fn load(db: &Database) -> Result<Vec<(i64, CheckSpec)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, kind, target, expected_status, interval_secs, timeout_ms FROM service_checks ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let kind = CheckKind::parse(&row.get::<String, _>("kind"))?;
+            let status: Option<i64> = row.get("expected_status");
+            let spec = CheckSpec {
+                name: row.get("name"),
+                kind,
+                target: row.get("target"),
+                expected_status: status.and_then(|s| u16::try_from(s).ok()),
+                interval_secs: row.get::<i64, _>("interval_secs").clamp(1, 86_400) as u32,
+                timeout_ms: row.get::<i64, _>("timeout_ms").clamp(100, 60_000) as u32,
+            };
+            Some((row.get("id"), spec))
+        })
+        .collect())
+}
+
+fn launch(client: &reqwest::Client, running: &Mutex<Vec<Running>>, id: i64, spec: CheckSpec) {
+    let mut running = lock(running);
+    if running.iter().any(|r| r.id == id) {
+        return;
+    }
+    let state = Arc::new(Mutex::new(CheckState::default()));
+    let task = tokio::spawn(run(client.clone(), spec.clone(), state.clone()));
+    running.push(Running { id, spec, state, task });
+}
+
+/// Makes the running checks those stored: starts the new, stops the removed.
+async fn sync(db: &Database, client: &reqwest::Client, running: &Mutex<Vec<Running>>) -> Result<(), sqlx::Error> {
+    let stored = load(db).await?;
+    lock(running).retain(|r| {
+        let keep = stored.iter().any(|(id, _)| *id == r.id);
+        if !keep {
+            r.task.abort();
+        }
+        keep
+    });
+    for (id, spec) in stored {
+        launch(client, running, id, spec);
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -222,33 +279,29 @@ impl Checks {
             .user_agent(concat!("okrflow/", env!("CARGO_PKG_VERSION"), " health check"))
             .build()
             .map_err(|e| CheckError::Invalid(format!("HTTP client: {e}")))?;
-        let checks = Checks { db, client, running: Mutex::new(Vec::new()) };
-        let rows = sqlx::query(
-            "SELECT id, name, kind, target, expected_status, interval_secs, timeout_ms FROM service_checks ORDER BY id",
-        )
-        .fetch_all(checks.db.pool())
-        .await?;
-        for row in rows {
-            let kind: String = row.get("kind");
-            let Some(kind) = CheckKind::parse(&kind) else { continue };
-            let status: Option<i64> = row.get("expected_status");
-            let spec = CheckSpec {
-                name: row.get("name"),
-                kind,
-                target: row.get("target"),
-                expected_status: status.and_then(|s| u16::try_from(s).ok()),
-                interval_secs: row.get::<i64, _>("interval_secs").clamp(1, 86_400) as u32,
-                timeout_ms: row.get::<i64, _>("timeout_ms").clamp(100, 60_000) as u32,
-            };
-            checks.launch(row.get("id"), spec);
-        }
-        Ok(checks)
+        let running = Arc::new(Mutex::new(Vec::new()));
+        sync(&db, &client, &running).await?;
+        let task = {
+            let (db, client, running) = (db.clone(), client.clone(), running.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(SYNC_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if let Err(e) = sync(&db, &client, &running).await {
+                        tracing::warn!("could not re-read the service checks: {e}");
+                    }
+                }
+            })
+        };
+        Ok(Checks { db, client, running, sync: Mutex::new(Some(task)) })
     }
 
-    fn launch(&self, id: i64, spec: CheckSpec) {
-        let state = Arc::new(Mutex::new(CheckState::default()));
-        let task = tokio::spawn(run(self.client.clone(), spec.clone(), state.clone()));
-        lock(&self.running).push(Running { id, spec, state, task });
+    /// Takes up at once what other processes added or removed (the background sync does it
+    /// every [`SYNC_EVERY`]).
+    pub async fn sync_now(&self) -> Result<(), CheckError> {
+        Ok(sync(&self.db, &self.client, &self.running).await?)
     }
 
     /// Stores a new check and starts it at once. Names are unique among checks and must not be
@@ -279,17 +332,17 @@ impl Checks {
             }
             _ => CheckError::Db(e),
         })?;
-        self.launch(id, spec);
+        launch(&self.client, &self.running, id, spec);
         Ok(id)
     }
 
-    /// Stops and forgets a check; returns its name.
+    /// Stops and forgets a check, wherever it was added; returns its name.
     pub async fn remove(&self, id: i64) -> Result<String, CheckError> {
-        let name = {
-            let running = lock(&self.running);
-            running.iter().find(|r| r.id == id).map(|r| r.spec.name.clone()).ok_or(CheckError::NotFound(id))?
-        };
-        sqlx::query("DELETE FROM service_checks WHERE id = $1").bind(id).execute(self.db.pool()).await?;
+        let name: Option<String> = sqlx::query_scalar("DELETE FROM service_checks WHERE id = $1 RETURNING name")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let name = name.ok_or(CheckError::NotFound(id))?;
         let mut running = lock(&self.running);
         if let Some(i) = running.iter().position(|r| r.id == id) {
             running.remove(i).task.abort();
@@ -336,8 +389,11 @@ impl Checks {
             .collect()
     }
 
-    /// Stops every check's task.
+    /// Stops every check's task and the sync.
     pub fn stop(&self) {
+        if let Some(task) = lock(&self.sync).take() {
+            task.abort();
+        }
         for r in lock(&self.running).iter() {
             r.task.abort();
         }
@@ -393,6 +449,27 @@ mod tests {
         assert!(err(CheckSpec::new("", CheckKind::Tcp, "h:1", None, 10, 2000)).contains("name"));
         assert!(err(CheckSpec::new("x", CheckKind::Tcp, "h:1", None, 0, 2000)).contains("interval"));
         assert!(err(CheckSpec::new("x", CheckKind::Tcp, "h:1", None, 1, 5)).contains("timeout"));
+    }
+
+    crate::db::testing::both_backends! {
+        async fn every_process_runs_the_checks_any_of_them_added(db) {
+            let one = Checks::start(db.clone()).await.unwrap();
+            let other = Checks::start(db.clone()).await.unwrap();
+            let spec = CheckSpec::new("pg", CheckKind::Tcp, "127.0.0.1:1", None, 30, 1000).unwrap();
+            let id = one.add(spec.clone(), "admin", &[]).await.unwrap();
+            assert!(other.list().is_empty(), "not before the next sync");
+            other.sync_now().await.unwrap();
+            assert_eq!(other.list().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["pg"]);
+            let again = other.add(spec, "admin", &[]).await.unwrap_err();
+            assert!(matches!(again, CheckError::Conflict(_)), "{again}");
+            // Removed through the other process; the first stops it at its next sync.
+            assert_eq!(other.remove(id).await.unwrap(), "pg");
+            one.sync_now().await.unwrap();
+            assert!(one.list().is_empty());
+            assert!(matches!(one.remove(id).await.unwrap_err(), CheckError::NotFound(_)));
+            one.stop();
+            other.stop();
+        }
     }
 
     #[tokio::test]
