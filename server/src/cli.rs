@@ -187,7 +187,9 @@ fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let (buffer, receiver) = telemetry::init(&config.log, config.log_format);
     runtime()?.block_on(async move {
         let app = Application::build(config, buffer, receiver).await?;
-        app.run_until(crate::startup::shutdown_signal()).await
+        // Before okrflow says it listens: from then on a stop signal is a graceful stop.
+        let stop = crate::startup::shutdown_signal();
+        app.run_until(stop).await
     })
 }
 
@@ -230,13 +232,14 @@ fn run_worker(args: WorkerArgs, log: String) -> anyhow::Result<()> {
             .await
             .context("cannot start the okrflow worker")?;
         crate::startup::announce_first_admin(&first_admin);
+        let stop = crate::startup::shutdown_signal();
         tracing::info!(
             "okrflow {} worker {} running jobs from {}",
             env!("CARGO_PKG_VERSION"),
             engine.process_id(),
             engine.db().url()
         );
-        crate::startup::shutdown_signal().await;
+        stop.await;
         tracing::info!("stopping: unfinished jobs go back to the queue");
         engine.shutdown().await;
         Ok(())
