@@ -1,9 +1,10 @@
 //! Background jobs across processes: `.ci/bench-scale` starts `okrflow serve --no-jobs` with one
 //! or two `okrflow worker`s over one database and points this at the server with
 //! OKRFLOW_BENCH_URL. It uploads OKRFLOW_BENCH_JOBS files (default 40 CSVs of
-//! OKRFLOW_BENCH_JOB_MB = 5 MB each) and reports how many profiles per minute the workers
-//! finished; then, unless OKRFLOW_BENCH_UPLOAD_MB=0, the throughput of one upload of that many
-//! MB (default 1000) into the local store. Prints figures; asserts none.
+//! OKRFLOW_BENCH_JOB_MB = 5 MB each) while no worker runs, then (after the script starts the
+//! workers) times how long they take to profile the whole queue; then, unless
+//! OKRFLOW_BENCH_UPLOAD_MB=0, the throughput of one upload of that many MB (default 1000) into
+//! the local store. Prints figures; asserts none.
 
 use std::time::{Duration, Instant};
 
@@ -68,18 +69,32 @@ fn upload(base: &str, name: &str, bytes: &[u8]) -> Duration {
     took
 }
 
-/// How many files are not yet settled (queued or profiling), and how many failed.
-fn pending(base: &str) -> (usize, usize) {
+/// How many files are not yet settled (queued or profiling), how many failed, how many in all.
+fn pending(base: &str) -> (usize, usize, usize) {
+    // One page holds every file of the run (at most 200, the API's page limit).
     let mut r = agent()
-        .get(&format!("{base}/api/v1/files?per_page=500"))
+        .get(&format!("{base}/api/v1/files?per_page=200"))
         .header("authorization", &auth())
         .call()
         .expect("listing files");
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "listing files: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let files = v["files"].as_array().cloned().unwrap_or_default();
     let open = files.iter().filter(|f| f["status"] == "Queued" || f["status"] == "Profiling").count();
     let failed = files.iter().filter(|f| f["status"] == "Failed").count();
-    (open, failed)
+    (open, failed, files.len())
+}
+
+/// Waits until no file is queued or being profiled; returns (files settled, failed).
+fn drain(base: &str) -> (usize, usize) {
+    loop {
+        let (open, failed, total) = pending(base);
+        if open == 0 {
+            return (total, failed);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn main() {
@@ -89,31 +104,35 @@ fn main() {
     };
     let base = base.trim_end_matches('/').to_string();
     let label = std::env::var("OKRFLOW_BENCH_LABEL").unwrap_or_default();
+    // `upload` queues the files (no worker running yet), `drain` times the workers emptying the
+    // queue, `big` times one large upload; unset runs all three in that order.
+    let phase = std::env::var("OKRFLOW_BENCH_PHASE").unwrap_or_default();
+    let runs = |p: &str| phase.is_empty() || phase == p;
     let jobs = env_usize("OKRFLOW_BENCH_JOBS", 40);
     let mb = env_usize("OKRFLOW_BENCH_JOB_MB", 5);
-    let files: Vec<Vec<u8>> = (0..jobs).map(|i| csv(mb, i)).collect();
-    let started = Instant::now();
-    for (i, f) in files.iter().enumerate() {
-        upload(&base, &format!("job-{i:03}.csv"), f);
-    }
-    let uploaded = started.elapsed();
-    let failed = loop {
-        let (open, failed) = pending(&base);
-        if open == 0 {
-            break failed;
+    if runs("upload") {
+        let files: Vec<Vec<u8>> = (0..jobs).map(|i| csv(mb, i)).collect();
+        let started = Instant::now();
+        for (i, f) in files.iter().enumerate() {
+            upload(&base, &format!("job-{i:03}.csv"), f);
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let took = started.elapsed();
-    println!(
-        "jobs {label}: {jobs} profiles of {mb} MB CSVs in {:.2} s ({:.2} s of it uploading): {:.0} jobs/min; {failed} failed",
-        took.as_secs_f64(),
-        uploaded.as_secs_f64(),
-        jobs as f64 / took.as_secs_f64() * 60.0
-    );
-
+        println!("queued {label}: {jobs} CSVs of {mb} MB uploaded in {:.2} s", started.elapsed().as_secs_f64());
+    }
+    if runs("drain") {
+        // From when the script started the workers (OKRFLOW_BENCH_SINCE_MS), else from now.
+        let since_ms = std::env::var("OKRFLOW_BENCH_SINCE_MS").ok().and_then(|v| v.parse::<u128>().ok());
+        let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        let started = since_ms.unwrap_or_else(now_ms);
+        let (settled, failed) = drain(&base);
+        let took = Duration::from_millis((now_ms().saturating_sub(started)) as u64);
+        println!(
+            "jobs {label}: {settled} profiles of {mb} MB CSVs in {:.2} s: {:.0} jobs/min; {failed} failed",
+            took.as_secs_f64(),
+            settled as f64 / took.as_secs_f64() * 60.0
+        );
+    }
     let upload_mb = env_usize("OKRFLOW_BENCH_UPLOAD_MB", 1000);
-    if upload_mb > 0 {
+    if runs("big") && upload_mb > 0 {
         let big = csv(upload_mb, 9_999);
         let took = upload(&base, "upload-bench.csv", &big);
         println!(

@@ -302,10 +302,10 @@ pub fn AuditPage() -> impl IntoView {
                                                                 <td class="nowrap mono">{format_timestamp(e.ts_ms)}</td>
                                                                 <td>{e.actor}</td>
                                                                 <td class="mono">{e.action}</td>
-                                                                <td>{e.target}</td>
+                                                                <td class="wrap">{e.target}</td>
                                                                 <td class="mono small">{e.ip}</td>
                                                                 <td><span class=badge>{e.outcome}</span></td>
-                                                                <td class="small">{e.detail}</td>
+                                                                <td class="small wrap">{e.detail}</td>
                                                             </tr>
                                                         }
                                                     })
