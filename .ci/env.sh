@@ -17,6 +17,9 @@ export CHROMIUM_PATH
 # The Postgres server the tests create their scratch databases on (the machine's own by default).
 export OKRFLOW_TEST_POSTGRES="${OKRFLOW_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 
+# The S3-compatible server and bucket the object-store tests use (.ci/s3-server starts moto there).
+export OKRFLOW_TEST_S3="${OKRFLOW_TEST_S3:-http://127.0.0.1:3393/okrflow-test}"
+
 # cargo-leptos tells leptos its output name at compile time; `cargo test` must see the same, or it
 # rebuilds the app. The erase_components cfg comes from .cargo/config.toml for every build, so
 # RUSTFLAGS must stay unset: set, it would replace those flags and rebuild everything.

@@ -12,12 +12,15 @@ use crate::accounts::users::{self, FirstAdmin};
 use crate::accounts::{AccountError, Accounts};
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::files::{FileError, Files};
+use crate::storage::Storage;
 use crate::health::{ComponentHealth, SystemStatus};
 use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
 use crate::monitoring::checks::{CheckError, Checks};
 use crate::monitoring::handle::Services;
 use crate::monitoring::sampler::Sampler;
-use crate::monitoring::services::{Component, DatabaseComponent, LogStoreComponent, Registry, SamplerComponent};
+use crate::monitoring::services::{
+    Component, DatabaseComponent, LogStoreComponent, Registry, SamplerComponent, StorageComponent,
+};
 
 /// How often the audit log and expired sessions are pruned (and once at start).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
@@ -29,6 +32,10 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// `None` means SQLite at `<data_dir>/okrflow.db`.
     pub database_url: Option<String>,
+    /// Where the bytes of files (and later artifacts) live; `None` means `<data_dir>/files`.
+    pub storage_url: Option<crate::storage::StorageUrl>,
+    /// The `AWS_*` settings of an S3 store; `None` reads them from the environment.
+    pub storage_vars: Option<Vec<(String, String)>>,
     /// The first admin's password on an empty database; `None` generates one.
     pub admin_password: Option<String>,
     /// The largest upload accepted, in bytes.
@@ -53,6 +60,8 @@ pub enum EngineError {
     Checks(#[from] CheckError),
     #[error("cannot open the file store: {0}")]
     Files(#[from] FileError),
+    #[error("cannot open the storage {url}: {source}")]
+    Storage { url: String, source: crate::storage::StorageError },
     #[error("cannot register this process in the database: {0}")]
     Register(#[source] sqlx::Error),
 }
@@ -72,6 +81,7 @@ struct Inner {
     sampler: Sampler,
     services: Services,
     files: Files,
+    storage: Storage,
     /// This process in the database's registry, with its heartbeat task.
     process: crate::processes::Registration,
     registry: Option<(crate::processes::Registry, std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>)>,
@@ -123,9 +133,17 @@ impl Engine {
         let checks = Checks::start(db.clone()).await?;
         // A worker keeps no metric history: the servers' samplers do.
         let sampler = Sampler::spawn((role != Some(Role::Worker)).then(|| db.clone()));
+        let storage_url =
+            options.storage_url.clone().unwrap_or_else(|| crate::storage::StorageUrl::default_in(&options.data_dir));
+        let (dir, owner) = (&options.data_dir, process.id.clone());
+        let storage = match &options.storage_vars {
+            Some(vars) => Storage::open_with(storage_url.clone(), dir, db.clone(), owner, vars).await,
+            None => Storage::open(storage_url.clone(), dir, db.clone(), owner).await,
+        }
+            .map_err(|source| EngineError::Storage { url: storage_url.to_string(), source })?;
         let files = Files::open(
             db.clone(),
-            &options.data_dir,
+            storage.clone(),
             options.max_upload_bytes,
             options.profiler.clone(),
             process.id.clone(),
@@ -136,10 +154,12 @@ impl Engine {
         components.register(Arc::new(DatabaseComponent { db: db.clone(), started }));
         components.register(Arc::new(LogStoreComponent { store: log_store.clone(), started }));
         components.register(Arc::new(SamplerComponent { sampler: sampler.clone(), started }));
+        components.register(Arc::new(StorageComponent { storage: storage.clone(), started, last: Default::default() }));
         let housekeeping = std::sync::Mutex::new(Some(spawn_housekeeping(db.clone())));
         tracing::info!(
             database = %db.url(),
             data_dir = %options.data_dir.display(),
+            storage = %storage.describe(),
             process = %process.id,
             jobs = !options.profiler.idle,
             "engine started"
@@ -155,6 +175,7 @@ impl Engine {
             sampler,
             services,
             files,
+            storage,
             process,
             registry,
             started,
@@ -165,6 +186,11 @@ impl Engine {
 
     pub fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Where stored bytes live (files now; tracking artifacts next).
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -341,6 +367,8 @@ mod tests {
         let options = EngineOptions {
             data_dir: data_dir.clone(),
             database_url: None,
+            storage_url: None,
+            storage_vars: None,
             admin_password: None,
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),
@@ -365,6 +393,8 @@ mod tests {
         let options = EngineOptions {
             data_dir: dir.path().join("data"),
             database_url: Some(scratch.url().to_string()),
+            storage_url: None,
+            storage_vars: None,
             admin_password: Some("a long password".into()),
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),

@@ -17,6 +17,8 @@
 //!   and the one mapping from kind to HTTP status.
 //! - [`actor`] (`runtime`): who asks for an action and from where; every action takes one.
 //! - [`db`] (`runtime`): the database handle, URL parsing, embedded migrations.
+//! - [`storage`] (`runtime`): where bytes live (a directory or an S3-compatible bucket): streamed
+//!   writes that leave nothing behind, ranged reads, local copies for parsers, the sweep.
 //! - [`engine`] (`runtime`): [`Engine`], the one handle the web server, server functions and
 //!   (later) workers share.
 //!
@@ -41,6 +43,8 @@ pub mod actor;
 pub mod db;
 #[cfg(feature = "runtime")]
 mod engine;
+#[cfg(feature = "runtime")]
+pub mod storage;
 
 #[cfg(feature = "runtime")]
 pub use actor::{Actor, Denied};

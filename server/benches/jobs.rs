@@ -135,8 +135,9 @@ fn main() {
     if runs("big") && upload_mb > 0 {
         let big = csv(upload_mb, 9_999);
         let took = upload(&base, "upload-bench.csv", &big);
+        let store = std::env::var("OKRFLOW_BENCH_STORE").unwrap_or_else(|_| "the local store".into());
         println!(
-            "upload {label}: {upload_mb} MB in {:.2} s, {:.0} MB/s (multipart over loopback into the local store)",
+            "upload {label}: {upload_mb} MB in {:.2} s, {:.0} MB/s (multipart over loopback into {store})",
             took.as_secs_f64(),
             big.len() as f64 / 1e6 / took.as_secs_f64()
         );

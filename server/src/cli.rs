@@ -223,6 +223,8 @@ fn run_worker(args: WorkerArgs, log: String) -> anyhow::Result<()> {
         let options = okrflow_engine::EngineOptions {
             data_dir: args.storage.data_dir,
             database_url: args.storage.database_url,
+            storage_url: args.storage.storage_url,
+            storage_vars: None,
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler,
@@ -279,6 +281,8 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
         let options = okrflow_engine::EngineOptions {
             data_dir: storage.data_dir,
             database_url: storage.database_url,
+            storage_url: storage.storage_url,
+            storage_vars: None,
             admin_password,
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
             // Migrate only migrates: queued files wait for `serve`, and a live server's partial

@@ -29,6 +29,17 @@ pub struct StorageArgs {
     // parsing (`StorageArgs::check`), not by a clap value parser, whose message would quote it.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// Where the bytes of uploaded files live: file:///PATH (default: <data-dir>/files) or
+    /// s3://BUCKET[/PREFIX], shared by several okrflow processes. S3 credentials and region come
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION; AWS_ENDPOINT names an
+    /// S3-compatible server (AWS_ALLOW_HTTP=true for plain http).
+    #[arg(long, env = "OKRFLOW_STORAGE_URL", value_name = "URL", value_parser = parse_storage_url)]
+    pub storage_url: Option<okrflow_engine::storage::StorageUrl>,
+}
+
+fn parse_storage_url(url: &str) -> Result<okrflow_engine::storage::StorageUrl, String> {
+    url.parse()
 }
 
 impl StorageArgs {
@@ -225,6 +236,9 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    pub storage_url: Option<okrflow_engine::storage::StorageUrl>,
+    /// The `AWS_*` settings of an S3 store; `None` (what `serve` uses) reads the environment.
+    pub storage_vars: Option<Vec<(String, String)>>,
     pub log: String,
     pub log_format: LogFormat,
     pub site_root: PathBuf,
@@ -259,6 +273,8 @@ impl ServeConfig {
             addr,
             data_dir: args.storage.data_dir,
             database_url: args.storage.database_url,
+            storage_url: args.storage.storage_url,
+            storage_vars: None,
             log,
             log_format: args.log_format,
             site_root: args.site_root,
@@ -282,6 +298,8 @@ impl ServeConfig {
             addr: "127.0.0.1:0".parse().expect("valid"),
             data_dir,
             database_url: None,
+            storage_url: None,
+            storage_vars: None,
             log: "warn".into(),
             log_format: LogFormat::Text,
             site_root: PathBuf::from("target/site"),

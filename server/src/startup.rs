@@ -42,6 +42,8 @@ impl Application {
         let options = EngineOptions {
             data_dir: config.data_dir.clone(),
             database_url: config.database_url.clone(),
+            storage_url: config.storage_url.clone(),
+            storage_vars: config.storage_vars.clone(),
             admin_password: config.admin_password.clone(),
             max_upload_bytes: config.max_upload_bytes,
             profiler: config.profiler.clone(),

@@ -98,10 +98,20 @@ async fn profiled(app: &TestApp, id: &str) -> Value {
     panic!("{id} was not profiled within 30 s");
 }
 
-fn stored_names(app: &TestApp) -> Vec<String> {
-    let dir = app.dir.path().join("data").join("files");
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+/// What the store holds: every name in a local store's directory (partial uploads too), or the
+/// objects in the bucket plus one `pending upload` per multipart upload under way.
+async fn stored_names(app: &TestApp) -> Vec<String> {
+    let storage = app.engine.storage();
+    let mut names: Vec<String> = match storage.local_dir() {
+        Some(dir) => {
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+        }
+        None => {
+            let mut names = storage.ids().await.unwrap();
+            names.extend((0..storage.uploads_under_way().await.unwrap()).map(|_| "pending upload".to_string()));
+            names
+        }
+    };
     names.sort();
     names
 }
@@ -439,7 +449,7 @@ async fn refusals_name_the_file_and_the_rule_and_keep_nothing() {
     assert_eq!(plain.status, 400);
     assert!(plain.json()["error"].as_str().unwrap().contains("multipart/form-data"), "{}", plain.text());
 
-    assert!(stored_names(&app).is_empty(), "nothing on disk: {:?}", stored_names(&app));
+    assert!(stored_names(&app).await.is_empty(), "nothing on disk: {:?}", stored_names(&app).await);
     assert_eq!(call(&app, "GET", API, &admin_auth(), &[], None).await.json()["totals"]["files"], 0);
 
     // Unknown ids, bad queries and conversions are 4xx with the rule.
@@ -482,10 +492,10 @@ async fn an_upload_past_the_limit_stops_and_leaves_nothing() {
         error.contains("big.csv") && error.contains("limit of 1000 bytes") && error.contains("nothing was kept"),
         "{error}"
     );
-    assert!(stored_names(&app).is_empty(), "no partial file: {:?}", stored_names(&app));
+    assert!(stored_names(&app).await.is_empty(), "no partial file: {:?}", stored_names(&app).await);
     // At the limit is fine.
     upload(&app, "fits.csv", &vec![b'a'; 1_000]).await;
-    assert_eq!(stored_names(&app).len(), 1);
+    assert_eq!(stored_names(&app).await.len(), 1);
     let page = call(&app, "GET", API, &admin_auth(), &[], None).await.json();
     assert_eq!(page["max_upload_bytes"], 1_000);
     assert_eq!(page["totals"]["files"], 1);
@@ -523,7 +533,7 @@ async fn hostile_names_are_kept_as_harmless_metadata() {
         assert!(!nul.json()["files"][0]["name"].as_str().unwrap().contains('\0'));
     }
     // On disk there are only server-chosen ids, all inside the store.
-    for name in stored_names(&app) {
+    for name in stored_names(&app).await {
         assert!(name.len() == 32 && name.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
     }
     assert!(!app.dir.path().join("etc").exists() && !app.dir.path().join("data").join("etc").exists());
@@ -635,7 +645,7 @@ async fn ten_uploads_at_once_are_all_stored() {
         ids.insert(id);
     }
     assert_eq!(ids.len(), 10);
-    assert_eq!(stored_names(&app).len(), 10);
+    assert_eq!(stored_names(&app).await.len(), 10);
     for id in &ids {
         assert_eq!(profiled(&app, id).await["file"]["rows"], 1);
     }
@@ -733,7 +743,7 @@ async fn duplicates_downloads_conversions_and_deletion() {
     let kept =
         call(&app, "GET", &format!("{API}/{}", output["id"].as_str().unwrap()), &admin_auth(), &[], None).await.json();
     assert_eq!(kept["file"]["source"], serde_json::json!({ "id": "", "name": "Messy Names.csv" }));
-    assert!(!stored_names(&app).contains(&messy["id"].as_str().unwrap().to_string()), "the bytes are gone");
+    assert!(!stored_names(&app).await.contains(&messy["id"].as_str().unwrap().to_string()), "the bytes are gone");
 
     // Filter, sort, paging.
     let csvs = call(&app, "GET", &format!("{API}?kind=csv&sort=name&order=asc"), &admin_auth(), &[], None).await.json();
@@ -809,13 +819,13 @@ async fn an_upload_cut_off_midway_leaves_nothing() {
     .await
     .unwrap();
     // The server notices the broken body and removes the partial file.
-    let mut left = stored_names(&app);
+    let mut left = stored_names(&app).await;
     for _ in 0..50 {
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        left = stored_names(&app);
+        left = stored_names(&app).await;
     }
     assert!(left.is_empty(), "nothing on disk: {left:?}");
     assert_eq!(call(&app, "GET", API, &admin_auth(), &[], None).await.json()["totals"]["files"], 0);

@@ -239,9 +239,11 @@ async fn services_list_own_components_and_controls_say_what_they_did() {
     let app = spawn_app().await;
     let list = services(&app).await;
     let names: Vec<_> = list.iter().map(|s| s.name.as_str()).collect();
-    for name in ["database", "log store", "metrics sampler", "web server"] {
+    for name in ["database", "log store", "metrics sampler", "object storage", "web server"] {
         assert!(names.contains(&name), "{names:?}");
     }
+    let storage = list.iter().find(|s| s.name == "object storage").unwrap();
+    assert!(storage.detail.contains("answered in"), "{storage:?}");
     let web = list.iter().find(|s| s.name == "web server").unwrap();
     assert!(web.controls.is_empty(), "no control that does not apply");
     assert!(web.detail.contains(&app.addr.to_string()), "{web:?}");

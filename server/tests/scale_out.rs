@@ -1,6 +1,7 @@
-//! Several real `okrflow` processes over one Postgres database and one data directory: two
+//! Several real `okrflow` processes over one Postgres database and one bucket (the S3-compatible
+//! test server), each with a data directory of its own, so they share nothing else: two
 //! `serve --no-jobs` and `worker`s. A file uploaded through one server is profiled by a worker
-//! and downloaded and deleted through the other; a session made on one server is valid on the
+//! and downloaded (whole and by range), converted and deleted through the other; a session made on one server is valid on the
 //! other and a logout on either ends it on both; a worker killed with SIGKILL in the middle of a
 //! profile loses its lease and another worker finishes it; every action is audited once.
 
@@ -13,6 +14,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use okrflow_engine::db::scratch::ScratchDatabase;
+use okrflow_engine::storage::testing::TestBucket;
+use okrflow_engine::storage::Storage;
 use serde_json::Value;
 
 const PASSWORD: &str = "scale-out-admin-password";
@@ -25,11 +28,13 @@ struct Process {
 impl Process {
     /// Starts `okrflow <args>` over `data` and `database` and waits until its log says `ready`
     /// ("listening on http://…" for a server, "running jobs" for a worker).
-    fn start(role: &str, data: &Path, database: &str, extra: &[&str]) -> Process {
+    fn start(role: &str, data: &Path, database: &str, bucket: &TestBucket, extra: &[&str]) -> Process {
         let mut child = Command::new(common::okrflow_bin())
             .arg(role)
             .args(["--data-dir", data.to_str().unwrap(), "--database-url", database, "--log", "info"])
+            .args(["--storage-url", &bucket.url.to_string()])
             .args(extra)
+            .envs(bucket.vars.iter().map(|(k, v)| (k, v)))
             .env("OKRFLOW_ADMIN_PASSWORD", PASSWORD)
             .env_remove("DATABASE_URL")
             .env_remove("RUST_LOG")
@@ -178,16 +183,17 @@ fn big_csv(mb: usize) -> Vec<u8> {
 }
 
 #[test]
-fn two_servers_and_workers_over_one_postgres_database() {
+fn two_servers_and_workers_over_one_postgres_database_and_one_bucket() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let scratch = rt.block_on(ScratchDatabase::create()).unwrap();
     let db = scratch.url().to_string();
+    let bucket = TestBucket::new();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = |name: &str| dir.path().join(name);
     // The first start creates the schema and the admin; start it alone so the others find both.
-    let a = Process::start("serve", &data, &db, &["--addr", "127.0.0.1:0", "--no-jobs"]);
-    let b = Process::start("serve", &data, &db, &["--addr", "127.0.0.1:0", "--no-jobs"]);
-    let mut w1 = Process::start("worker", &data, &db, &["--job-lease-s", "3"]);
+    let a = Process::start("serve", &data("a"), &db, &bucket, &["--addr", "127.0.0.1:0", "--no-jobs"]);
+    let b = Process::start("serve", &data("b"), &db, &bucket, &["--addr", "127.0.0.1:0", "--no-jobs"]);
+    let mut w1 = Process::start("worker", &data("w1"), &db, &bucket, &["--job-lease-s", "3"]);
 
     // The Services page of either server lists all three.
     let (status, body, _) = server_fn(&b, "list_services", &[], &[("authorization", &auth())]);
@@ -204,6 +210,24 @@ fn two_servers_and_workers_over_one_postgres_database() {
     assert_eq!(detail["file"]["rows"], 2, "{detail}");
     let (status, body) = get(&b, &format!("/api/v1/files/{small}/content"), &[("authorization", &auth())]);
     assert_eq!((status, body.as_str()), (200, "objective,progress\nGrow,0.4\nKeep,0.9\n"));
+    let range = [("authorization", auth()), ("range", "bytes=19-26".to_string())];
+    let range: Vec<(&str, &str)> = range.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(get(&b, &format!("/api/v1/files/{small}/content"), &range), (206, "Grow,0.4".to_string()));
+    // Nothing of the file is in any process's data directory: the bytes are in the bucket.
+    for name in ["a", "b", "w1"] {
+        assert!(!data(name).join("files").join(&small).exists(), "{name} keeps no copy");
+    }
+    // Converted through B (the source copied from the bucket, the output put there), profiled
+    // by the worker, read through A.
+    let r = agent()
+        .post(&b.url(&format!("/api/v1/files/{small}/convert?to=parquet")))
+        .header("authorization", &auth())
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let converted: Value = serde_json::from_str(&r.into_body().read_to_string().unwrap()).unwrap();
+    let parquet = converted["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_for(&a, &parquet, "Ready", Duration::from_secs(30))["file"]["rows"], 2);
 
     // A session made on A is valid on B; a logout on B ends it on A too.
     let origin_a = a.url("").trim_end_matches('/').to_string();
@@ -225,7 +249,7 @@ fn two_servers_and_workers_over_one_postgres_database() {
     // (started while the first was alive, so it waits for the lease) finishes the file.
     let big = upload(&a, "big.csv", &big_csv(400));
     wait_for(&a, &big, "Profiling", Duration::from_secs(30));
-    let w2 = Process::start("worker", &data, &db, &["--job-lease-s", "3"]);
+    let w2 = Process::start("worker", &data("w2"), &db, &bucket, &["--job-lease-s", "3"]);
     w1.kill9();
     assert_eq!(status_of(&b, &big), "Profiling", "killed mid-profile, not after it");
     let detail = wait_for(&b, &big, "Ready", Duration::from_secs(90));
@@ -240,6 +264,15 @@ fn two_servers_and_workers_over_one_postgres_database() {
     assert_eq!(r.status().as_u16(), 200);
     let (status, _) = get(&a, &format!("/api/v1/files/{small}"), &[("authorization", &auth())]);
     assert_eq!(status, 404);
+    let store = rt.block_on(async {
+        let db = okrflow_engine::db::Database::connect(&db).await.unwrap();
+        Storage::open_with(bucket.url.clone(), &data("check"), db, "check".into(), &bucket.vars).await.unwrap()
+    });
+    let mut stored = rt.block_on(store.ids()).unwrap();
+    stored.sort();
+    let mut expected = vec![big.clone(), parquet.clone()];
+    expected.sort();
+    assert_eq!(stored, expected, "the deleted file's object is gone from the bucket, the others stay");
 
     // Each action audited exactly once, whichever process did it.
     let (status, body, _) = server_fn(

@@ -1,10 +1,10 @@
 //! [`Files`]: the Files capability as the server uses it. Uploads (streamed, limited, checked,
 //! recorded, queued for profiling), the file table, details, reprocessing, conversions,
 //! downloads and deletion. Each action takes the [`Actor`], checks its role (viewers read,
-//! editors change) and writes its own audit record. Stored files live in
-//! `<data_dir>/files/<server id>`.
+//! editors change) and writes its own audit record. The bytes live in the [`Storage`] (a
+//! directory or a bucket) under a server-chosen id.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::Stream;
@@ -12,7 +12,6 @@ use futures::Stream;
 use super::profiler::{Profiler, ProfilerConfig};
 use super::records::{self, NewFile};
 use super::sandbox::{self, ChildOutcome, Envelope, Job, ProfileLimits};
-use super::store::{self, WriteError};
 use super::{
     convert, names, ColumnWindow, Conversion, FileDetail, FileKind, FilePage, FileQuery, FileRef, FileTotals, FileView,
     Profile,
@@ -22,6 +21,7 @@ use crate::accounts::{self, Role};
 use crate::actor::{Actor, Denied};
 use crate::db::Database;
 use crate::error::{ErrorKind, Failure};
+use crate::storage::{self as store, Storage, StorageError, WriteError};
 
 /// The upload limit unless configured: 500 MB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1000 * 1000;
@@ -52,6 +52,9 @@ pub enum FileError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Io(String),
+    /// The store could not serve or change the bytes.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error(transparent)]
     Denied(#[from] Denied),
 }
@@ -66,59 +69,9 @@ impl Failure for FileError {
             FileError::Disk { .. } => ErrorKind::InsufficientStorage,
             FileError::Db(e) => crate::db::error_kind(e),
             FileError::Io(_) => ErrorKind::Internal,
+            FileError::Storage(e) => e.kind(),
             FileError::Denied(d) => d.kind(),
         }
-    }
-}
-
-/// How old a stored file without a record must be before the start-up sweep removes it: younger
-/// ones may belong to an upload another okrflow process (a rolling restart) is finishing.
-const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Removes what a crash left in `dir`: partial uploads (`<id>.part`) that no process holds
-/// locked (a live upload holds its lock), and bytes whose row was never written or already
-/// deleted, when older than [`ORPHAN_AGE`]. Only names the store
-/// itself makes are touched, and nothing at all when the database knows no files while the
-/// directory has some (a data directory opened with another database).
-fn sweep(dir: &Path, known: &std::collections::HashSet<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let entries: Vec<_> = entries.flatten().collect();
-    let is_id = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if known.is_empty() && entries.iter().any(|e| is_id(&e.file_name().to_string_lossy())) {
-        tracing::warn!(dir = %dir.display(), "the database records no files but the store holds some; left as they are");
-        return;
-    }
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let stem = name.strip_suffix(".part").unwrap_or(&name);
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age >= ORPHAN_AGE);
-        if !is_id(stem) {
-            continue;
-        }
-        if name.ends_with(".part") {
-            if is_abandoned(&entry.path()) {
-                tracing::warn!(file = %name, "removing a partial upload that no process is writing");
-                let _ = std::fs::remove_file(entry.path());
-            }
-            continue;
-        }
-        if !known.contains(&name) && old {
-            tracing::warn!(file = %name, "removing a stored file without a record");
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// True when nobody holds the lock of the partial upload at `path` (see `store::write_stream`).
-fn is_abandoned(path: &Path) -> bool {
-    match std::fs::File::open(path) {
-        Ok(file) => file.try_lock().is_ok(),
-        Err(_) => false,
     }
 }
 
@@ -214,8 +167,15 @@ impl Drop for Uploads {
 
 /// A stored file ready to be sent.
 pub struct Download {
-    pub path: PathBuf,
     pub file: FileView,
+    storage: Storage,
+}
+
+impl Download {
+    /// Streams the file, or its byte `range` (end exclusive, within the file).
+    pub async fn open(&self, range: Option<std::ops::Range<u64>>) -> Result<store::ByteStream, FileError> {
+        Ok(self.storage.read(&self.file.id, range).await?)
+    }
 }
 
 #[derive(Clone)]
@@ -225,7 +185,7 @@ pub struct Files {
 
 struct Inner {
     db: Database,
-    dir: PathBuf,
+    storage: Storage,
     max_upload_bytes: u64,
     profiler: Profiler,
     /// The program conversions run in (see [`sandbox`]), and their limits.
@@ -239,34 +199,32 @@ struct Inner {
 const MAX_CONVERSIONS: usize = 2;
 
 impl Files {
-    /// Opens the store under `data_dir`: creates `files/`, removes what a crash left (partial
-    /// uploads, bytes without a record), and starts this process's profiler, which claims
+    /// Opens the Files capability over `storage`: removes what a crash left (partial uploads,
+    /// bytes without a record) unless idle, and starts this process's profiler, which claims
     /// queued files as `owner` (the process's id) with a lease.
     pub async fn open(
         db: Database,
-        data_dir: &Path,
+        storage: Storage,
         max_upload_bytes: u64,
         profiler: ProfilerConfig,
         owner: String,
     ) -> Result<Files, FileError> {
-        let dir = data_dir.join("files");
-        std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(format!("cannot create '{}': {e}", dir.display())))?;
         let (program, limits, idle) = (profiler.program.clone(), profiler.limits.clone(), profiler.idle);
         if !idle {
-            sweep(&dir, &records::ids(&db).await?);
+            storage.sweep(&records::ids(&db).await?).await;
         }
-        let profiler = Profiler::spawn(db.clone(), dir.clone(), profiler, owner);
+        let profiler = Profiler::spawn(db.clone(), storage.clone(), profiler, owner);
         // Conversions at once: each child may use the whole memory limit.
         let conversions = tokio::sync::Semaphore::new(MAX_CONVERSIONS);
-        Ok(Files { inner: Arc::new(Inner { db, dir, max_upload_bytes, profiler, program, limits, conversions }) })
+        Ok(Files { inner: Arc::new(Inner { db, storage, max_upload_bytes, profiler, program, limits, conversions }) })
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
         self.inner.max_upload_bytes
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
     }
 
     async fn audit(&self, actor: &Actor, action: &str, target: &str, outcome: Outcome, detail: &str) {
@@ -303,18 +261,18 @@ impl Files {
         let name = names::clean_name(raw_name);
         let kind = FileKind::from_name(&name).map_err(FileError::Refused)?;
         let id = store::new_file_id();
-        let written =
-            store::write_stream(&self.inner.dir, &id, self.inner.max_upload_bytes, body).await.map_err(|e| {
-                let name = name.clone();
-                match e {
-                    WriteError::TooLarge { .. } => FileError::TooLarge { name, source: e },
-                    WriteError::Source(_) => FileError::Broken { name, source: e },
-                    WriteError::Disk(_) => FileError::Disk { name, source: e },
-                }
-            })?;
-        let remove = || std::fs::remove_file(&written.path);
+        let storage = &self.inner.storage;
+        let written = storage.write(&id, self.inner.max_upload_bytes, body).await.map_err(|e| {
+            let name = name.clone();
+            match e {
+                WriteError::TooLarge { .. } => FileError::TooLarge { name, source: e },
+                WriteError::Source(_) => FileError::Broken { name, source: e },
+                WriteError::Disk(_) => FileError::Disk { name, source: e },
+                WriteError::Remote(why) => FileError::Storage(StorageError::Unavailable(format!("'{name}': {why}"))),
+            }
+        })?;
         if let Err(why) = kind.check_signature(&written.head) {
-            let _ = remove();
+            let _ = storage.delete(&id).await;
             return Err(FileError::Refused(format!("'{name}' was refused: {why}")));
         }
         let record = NewFile {
@@ -329,7 +287,7 @@ impl Files {
             conversion: None,
         };
         if let Err(e) = records::insert(&self.inner.db, &record).await {
-            let _ = remove();
+            let _ = storage.delete(&id).await;
             return Err(e.into());
         }
         self.inner.profiler.enqueue(&id);
@@ -450,8 +408,10 @@ impl Files {
             )));
         }
         let out_id = store::new_file_id();
-        let dir = self.inner.dir.clone();
-        let (src_path, kind, out) = (dir.join(&source.id), source.kind, out_id.clone());
+        let storage = &self.inner.storage;
+        let copy = storage.local_copy(&source.id, source.size_bytes, &source.sha256).await?;
+        let dir = storage.output_dir().to_path_buf();
+        let (src_path, kind, out) = (copy.path().to_path_buf(), source.kind, out_id.clone());
         let output = match &self.inner.program {
             // Like profiles, conversions parse untrusted bytes: in a limited child process.
             Some(program) => {
@@ -485,6 +445,8 @@ impl Files {
                 convert::ConvertError::Output(why) => FileError::Io(format!("{what}: {why}")),
             }
         })?;
+        drop(copy);
+        storage.adopt(&out_id).await?;
         let stem = source.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&source.name);
         let sheet = output.sheet.as_deref().map(|s| format!("-{}", names::clean_name(s))).unwrap_or_default();
         let name = names::clean_name(&match to {
@@ -503,7 +465,7 @@ impl Files {
             conversion: Some(to),
         };
         if let Err(e) = records::insert(&self.inner.db, &record).await {
-            let _ = std::fs::remove_file(self.inner.dir.join(&out_id));
+            let _ = storage.delete(&out_id).await;
             return Err(e.into());
         }
         self.inner.profiler.enqueue(&out_id);
@@ -514,14 +476,7 @@ impl Files {
     pub async fn download(&self, actor: &Actor, id: &str) -> Result<Download, FileError> {
         actor.require(Role::Viewer)?;
         let file = self.view(id).await?;
-        let path = self.inner.dir.join(&file.id);
-        if !path.is_file() {
-            return Err(FileError::Io(format!(
-                "'{}' is recorded but its content is missing from the store",
-                file.name
-            )));
-        }
-        Ok(Download { path, file })
+        Ok(Download { file, storage: self.inner.storage.clone() })
     }
 
     /// Counts a download of `file` by the actor.
@@ -543,10 +498,9 @@ impl Files {
         if !records::delete(&self.inner.db, id).await? {
             return Err(FileError::NotFound(id.to_string()));
         }
-        if let Err(e) = std::fs::remove_file(self.inner.dir.join(&file.id)) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(file = %file.id, error = %e, "a deleted file's content could not be removed");
-            }
+        if let Err(e) = self.inner.storage.delete(&file.id).await {
+            // The record is gone; the sweep removes the bytes once they are old enough.
+            tracing::warn!(file = %file.id, error = %e, "a deleted file's content could not be removed");
         }
         Ok(file)
     }
@@ -561,6 +515,10 @@ mod tests {
     fn as_role(role: Role) -> Actor {
         let p = Principal { user_id: 1, username: format!("the {}", role.as_str()), role, via: AuthMethod::Token };
         Actor::user(p, "10.1.2.3")
+    }
+
+    async fn local(db: &Database, dir: &std::path::Path) -> Storage {
+        Storage::open(crate::storage::StorageUrl::default_in(dir), dir, db.clone(), "test".into()).await.unwrap()
     }
 
     fn editor() -> Actor {
@@ -578,7 +536,7 @@ mod tests {
 
     both_backends! {
         async fn actions_check_the_role_and_write_their_audit_record(db, dir) {
-            let files = Files::open(db.clone(), &dir, 1_000, ProfilerConfig { idle: true, ..Default::default() }, "test".into()).await.unwrap();
+            let files = Files::open(db.clone(), local(&db, &dir).await, 1_000, ProfilerConfig { idle: true, ..Default::default() }, "test".into()).await.unwrap();
             let viewer = as_role(Role::Viewer);
             let refused = files.upload(&viewer, "okrs.csv", csv("a\n1\n")).await.unwrap_err();
             assert_eq!(refused.kind(), ErrorKind::Forbidden);
@@ -603,14 +561,14 @@ mod tests {
         }
 
         async fn a_batch_stores_all_its_files_or_none(db, dir) {
-            let files = Files::open(db.clone(), &dir, 1_000, ProfilerConfig { idle: true, ..Default::default() }, "test".into()).await.unwrap();
+            let files = Files::open(db.clone(), local(&db, &dir).await, 1_000, ProfilerConfig { idle: true, ..Default::default() }, "test".into()).await.unwrap();
             let mut batch = files.uploads(&editor()).unwrap();
             batch.add("one.csv", csv("a\n1\n")).await.unwrap();
             batch.add("two.csv", csv("b\n2\n")).await.unwrap();
             let refused = batch.add("three.exe", csv("MZ")).await.unwrap_err();
             assert_eq!(refused.kind(), ErrorKind::Unsupported);
             assert_eq!(files.list(&editor(), &FileQuery::default()).await.unwrap().matching, 0, "the earlier two went too");
-            let stored: Vec<_> = std::fs::read_dir(files.dir()).unwrap().collect();
+            let stored: Vec<_> = std::fs::read_dir(files.storage().local_dir().unwrap()).unwrap().collect();
             assert!(stored.is_empty(), "no bytes left behind: {stored:?}");
             assert_eq!(audit_lines(&db).await, ["the editor file.upload failed 10.1.2.3"]);
 
@@ -630,17 +588,17 @@ mod tests {
             std::fs::write(&stored, b"bytes of another database").unwrap();
             let when = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
             std::fs::File::options().write(true).open(&stored).unwrap().set_modified(when).unwrap();
-            Files::open(db, &dir, 1_000, Default::default(), "test".into()).await.unwrap();
+            Files::open(db.clone(), local(&db, &dir).await, 1_000, Default::default(), "test".into()).await.unwrap();
             assert!(stored.exists(), "never delete what another database may own");
         }
 
         async fn opening_removes_what_a_crash_left_and_keeps_recorded_files(db, dir) {
-            let files = Files::open(db.clone(), &dir, 1_000, Default::default(), "test".into()).await.unwrap();
+            let files = Files::open(db.clone(), local(&db, &dir).await, 1_000, Default::default(), "test".into()).await.unwrap();
             let body = futures::stream::iter([Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
             let kept = files.upload(&editor(), "okrs.csv", body).await.unwrap();
             // What a crash could leave, an hour ago: a partial upload and bytes without a row.
             let aged = |name: &str, age_secs: u64| {
-                let path = files.dir().join(name);
+                let path = files.storage().local_dir().unwrap().join(name);
                 std::fs::write(&path, b"left over").unwrap();
                 let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
                 std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
@@ -652,12 +610,12 @@ mod tests {
             // Kept: a partial upload a live process is writing (it holds the lock), a fresh stored
             // file (another process may be recording it) and names the store never makes.
             aged("22223333222233332222333322223333.part", 1);
-            let writing = std::fs::File::open(files.dir().join("22223333222233332222333322223333.part")).unwrap();
+            let writing = std::fs::File::open(files.storage().local_dir().unwrap().join("22223333222233332222333322223333.part")).unwrap();
             writing.lock().unwrap();
             aged("fedcba98fedcba98fedcba98fedcba98", 10);
             aged("notes-of-the-admin.txt", 7200);
-            let reopened = Files::open(db, &dir, 1_000, Default::default(), "test".into()).await.unwrap();
-            let mut names: Vec<String> = std::fs::read_dir(reopened.dir())
+            let reopened = Files::open(db.clone(), local(&db, &dir).await, 1_000, Default::default(), "test".into()).await.unwrap();
+            let mut names: Vec<String> = std::fs::read_dir(reopened.storage().local_dir().unwrap())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();

@@ -25,8 +25,6 @@ pub mod profiler;
 pub mod records;
 #[cfg(feature = "runtime")]
 pub mod sandbox;
-#[cfg(feature = "runtime")]
-pub mod store;
 
 #[cfg(feature = "runtime")]
 pub use handle::{Deleted, Download, FileError, Files, Uploaded, Uploads, DEFAULT_MAX_UPLOAD_BYTES};

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use super::sandbox::{self, ChildOutcome, Envelope, Job, ProfileLimits};
 use super::{profile, records};
 use crate::db::Database;
+use crate::storage::Storage;
 
 /// How profiles are run.
 #[derive(Clone, Debug, Default)]
@@ -48,12 +49,12 @@ pub struct Profiler {
 }
 
 impl Profiler {
-    /// Starts the task over files stored in `dir`, claiming as `owner` (this process's id).
-    pub fn spawn(db: Database, dir: PathBuf, config: ProfilerConfig, owner: String) -> Profiler {
+    /// Starts the task over files in `storage`, claiming as `owner` (this process's id).
+    pub fn spawn(db: Database, storage: Storage, config: ProfilerConfig, owner: String) -> Profiler {
         let wake = Arc::new(Notify::new());
         let task = (!config.idle).then(|| {
             let (wake, owner) = (wake.clone(), owner.clone());
-            tokio::spawn(async move { work(db, dir, config, owner, wake).await })
+            tokio::spawn(async move { work(db, storage, config, owner, wake).await })
         });
         Profiler { wake, task: Arc::new(Mutex::new(task)), owner }
     }
@@ -79,7 +80,7 @@ impl Profiler {
     }
 }
 
-async fn work(db: Database, dir: PathBuf, config: ProfilerConfig, owner: String, wake: Arc<Notify>) {
+async fn work(db: Database, storage: Storage, config: ProfilerConfig, owner: String, wake: Arc<Notify>) {
     let lease = config.lease.unwrap_or(DEFAULT_LEASE);
     let max_attempts = config.limits.max_attempts;
     let host = crate::processes::host();
@@ -112,7 +113,7 @@ async fn work(db: Database, dir: PathBuf, config: ProfilerConfig, owner: String,
             Ok(Some(claimed)) => {
                 failing = false;
                 let id = claimed.id.clone();
-                if let Err(e) = run(&db, &dir, &config, &owner, lease, claimed).await {
+                if let Err(e) = run(&db, &storage, &config, &owner, lease, claimed).await {
                     tracing::error!(file = %id, error = %e, "could not record a profile");
                 }
                 continue;
@@ -150,22 +151,27 @@ async fn keep_lease(db: &Database, id: &str, owner: &str, lease: Duration) {
 /// Profiles one claimed file, renewing its lease meanwhile.
 async fn run(
     db: &Database,
-    dir: &std::path::Path,
+    storage: &Storage,
     config: &ProfilerConfig,
     owner: &str,
     lease: Duration,
     claimed: records::Claimed,
 ) -> Result<(), sqlx::Error> {
-    let records::Claimed { id, kind, attempt } = claimed;
+    let records::Claimed { id, kind, attempt, size_bytes, sha256 } = claimed;
     let id = id.as_str();
     let kind = match super::FileKind::parse(&kind) {
         Ok(kind) => kind,
         Err(e) => return records::finish(db, id, owner, &Err(e), 0).await,
     };
-    let path = dir.join(id);
     let limits = &config.limits;
     let started = Instant::now();
     let profiling = async {
+        // Inside the lease's select: a copy from a bucket may take a while.
+        let copy = match storage.local_copy(id, size_bytes, &sha256).await {
+            Ok(copy) => copy,
+            Err(e) => return ChildOutcome::Died(format!("the stored file could not be read: {e}")),
+        };
+        let path = copy.path().to_path_buf();
         match &config.program {
             Some(program) => sandbox::run_in_child(program, &path, kind, &Job::Profile, limits).await,
             None => {

@@ -213,6 +213,9 @@ pub struct Claimed {
     pub id: String,
     pub kind: String,
     pub attempt: u32,
+    /// What the stored bytes must be (checked when they are copied from a bucket).
+    pub size_bytes: u64,
+    pub sha256: String,
 }
 
 /// Takes the oldest queued file for `owner` (a process id) with a lease until
@@ -226,15 +229,22 @@ pub async fn claim_next(db: &Database, owner: &str, lease_until_ms: i64) -> Resu
         }
         Backend::Sqlite => "SELECT id FROM files WHERE status = 'queued' ORDER BY uploaded_at_ms, id LIMIT 1",
     };
-    let row: Option<(String, String, i64)> = sqlx::query_as(&format!(
+    let row: Option<(String, String, i64, i64, String)> = sqlx::query_as(&format!(
         "UPDATE files SET status = 'profiling', profile_attempts = profile_attempts + 1, lease_owner = $1, \
-         lease_expires_ms = $2 WHERE id = ({pick}) AND status = 'queued' RETURNING id, kind, profile_attempts"
+         lease_expires_ms = $2 WHERE id = ({pick}) AND status = 'queued' \
+         RETURNING id, kind, profile_attempts, size_bytes, sha256"
     ))
     .bind(owner)
     .bind(lease_until_ms)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|(id, kind, n)| Claimed { id, kind, attempt: n.clamp(0, u32::MAX as i64) as u32 }))
+    Ok(row.map(|(id, kind, n, size, sha256)| Claimed {
+        id,
+        kind,
+        attempt: n.clamp(0, u32::MAX as i64) as u32,
+        size_bytes: size.max(0) as u64,
+        sha256,
+    }))
 }
 
 /// Extends `owner`'s lease on a file it is profiling; false when the lease is no longer its

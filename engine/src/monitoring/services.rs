@@ -82,6 +82,46 @@ pub struct DatabaseComponent {
     pub started: Instant,
 }
 
+/// The store of uploaded bytes: a directory or a bucket, checked by listing it (at most every
+/// [`STORAGE_CHECK_EVERY`]: a bucket bills each request).
+pub struct StorageComponent {
+    pub storage: crate::storage::Storage,
+    pub started: Instant,
+    pub last: std::sync::Mutex<Option<(Instant, Health, String)>>,
+}
+
+/// How long a storage check's answer stands.
+const STORAGE_CHECK_EVERY: Duration = Duration::from_secs(15);
+
+impl Component for StorageComponent {
+    fn name(&self) -> &str {
+        "object storage"
+    }
+
+    fn state(&self) -> BoxFuture<'_, ComponentState> {
+        Box::pin(async move {
+            let uptime_secs = Some(self.started.elapsed().as_secs());
+            let cached = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            if let Some((at, health, detail)) = cached.filter(|(at, ..)| at.elapsed() < STORAGE_CHECK_EVERY) {
+                let _ = at;
+                return ComponentState { health, detail, uptime_secs };
+            }
+            let started = Instant::now();
+            let where_ = self.storage.describe();
+            let (health, detail) = match tokio::time::timeout(PING_TIMEOUT, self.storage.check()).await {
+                Ok(Ok(())) => {
+                    (Health::Healthy, format!("{where_} answered in {:.1} ms", started.elapsed().as_secs_f64() * 1e3))
+                }
+                Ok(Err(e)) => (Health::Critical, format!("{where_}: {e}")),
+                Err(_) => (Health::Critical, format!("{where_}: no answer within {} s", PING_TIMEOUT.as_secs())),
+            };
+            *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((Instant::now(), health, detail.clone()));
+            ComponentState { health, detail, uptime_secs }
+        })
+    }
+}
+
 impl Component for DatabaseComponent {
     fn name(&self) -> &str {
         "database"

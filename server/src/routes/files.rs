@@ -13,8 +13,6 @@ use axum::{Json, Router};
 use okrflow_engine::files::{ColumnWindow, Conversion, FileQuery};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 pub use app::errors::ApiError;
 
@@ -185,46 +183,77 @@ pub fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
-/// Streams the stored bytes (ServeFile: Content-Length, Range, If-Modified-Since). A GET of the
-/// whole file counts as a download (also as one range from byte 0 to the end, as download
-/// managers ask); other ranges and probes do not.
+/// Streams the stored bytes from wherever the store keeps them: Content-Length, one byte range
+/// (206, or 416 outside the file; several ranges or a malformed header get the whole file, as
+/// RFC 9110 allows), an ETag from the SHA-256 (If-None-Match → 304, If-Range) and
+/// Last-Modified. A GET of the whole file counts as a download (also as one range from byte 0
+/// to the end, as download managers ask); other ranges and probes do not.
 async fn content(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let download = state.engine.files().download(&caller.0, &id).await?;
-    let counts = req.method() == Method::GET && whole_file(req.headers().get(header::RANGE), download.file.size_bytes);
-    let mime = download.file.kind.mime().parse().unwrap_or(mime_guess_fallback());
-    let response = ServeFile::new_with_mime(&download.path, &mime).oneshot(req).await.map_err(|e| {
-        ApiError::new(okrflow_engine::ErrorKind::Internal, format!("could not read '{}': {e}", download.file.name))
-    })?;
-    let (mut parts, body) = response.into_parts();
-    if counts && (parts.status == StatusCode::OK || parts.status == StatusCode::PARTIAL_CONTENT) {
-        state.engine.files().record_download(&caller.0, &download.file).await?;
+    let files = state.engine.files();
+    let download = files.download(&caller.0, &id).await?;
+    let file = &download.file;
+    let (size, etag) = (file.size_bytes, format!("\"{}\"", file.sha256));
+    let headers = req.headers();
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, file.kind.mime())
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, "private, no-cache");
+    if let Some(modified) = http_date(file.uploaded_at_ms) {
+        response = response.header(header::LAST_MODIFIED, modified);
     }
-    if let Ok(value) = HeaderValue::from_str(&content_disposition(&download.file.name)) {
-        parts.headers.insert(header::CONTENT_DISPOSITION, value);
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(&file.name)) {
+        response = response.header(header::CONTENT_DISPOSITION, value);
     }
-    Ok(Response::from_parts(parts, Body::new(body)))
-}
-
-fn mime_guess_fallback() -> mime::Mime {
-    mime::APPLICATION_OCTET_STREAM
-}
-
-/// No Range header, or one range from byte 0 to the end of the file.
-fn whole_file(range: Option<&HeaderValue>, size: u64) -> bool {
-    let Some(range) = range else { return true };
-    let Some(spec) = range.to_str().ok().and_then(|r| r.trim().strip_prefix("bytes=")) else {
-        return false;
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if text(header::IF_NONE_MATCH).is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+        return Ok(response.status(StatusCode::NOT_MODIFIED).body(Body::empty()).expect("valid headers"));
+    }
+    // If-Range with another validator: the file changed, so the whole of it.
+    let range_applies = text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag);
+    let range = match text(header::RANGE).filter(|_| range_applies) {
+        None => None,
+        Some(spec) => match http_range_header::parse_range_header(spec).map(|r| r.validate(size)) {
+            Ok(Ok(ranges)) if ranges.len() == 1 => Some(ranges[0].clone()),
+            Ok(Err(_)) => {
+                return Ok(response
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                    .body(Body::empty())
+                    .expect("valid headers"));
+            }
+            _ => None,
+        },
     };
-    match spec.trim().split_once('-') {
-        Some(("0", "")) => true,
-        Some(("0", last)) => last.trim().parse::<u64>().is_ok_and(|last| last.saturating_add(1) >= size),
-        _ => false,
-    }
+    let whole = range.as_ref().is_none_or(|r| *r.start() == 0 && *r.end() + 1 >= size);
+    let (status, length, asked) = match &range {
+        Some(r) => {
+            response = response.header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start(), r.end()));
+            (StatusCode::PARTIAL_CONTENT, r.end() - r.start() + 1, Some(*r.start()..*r.end() + 1))
+        }
+        None => (StatusCode::OK, size, None),
+    };
+    let body = if req.method() == Method::HEAD {
+        Body::empty()
+    } else {
+        let body = Body::from_stream(download.open(asked).await?);
+        if whole {
+            files.record_download(&caller.0, file).await?;
+        }
+        body
+    };
+    Ok(response.status(status).header(header::CONTENT_LENGTH, length).body(body).expect("valid headers"))
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate) from milliseconds since the epoch.
+fn http_date(ms: i64) -> Option<String> {
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)?;
+    Some(at.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 #[cfg(test)]
@@ -241,13 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_file_downloads_count() {
-        let range = |r: &'static str| Some(HeaderValue::from_static(r));
-        assert!(whole_file(None, 100));
-        assert!(whole_file(range("bytes=0-").as_ref(), 100));
-        assert!(whole_file(range("bytes=0-99").as_ref(), 100));
-        assert!(!whole_file(range("bytes=0-0").as_ref(), 100), "a probe");
-        assert!(!whole_file(range("bytes=100-").as_ref(), 200));
-        assert!(!whole_file(range("bytes=0-9, 20-29").as_ref(), 100), "several ranges");
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(http_date(784_111_777_000).as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
     }
 }

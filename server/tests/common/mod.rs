@@ -62,6 +62,18 @@ pub fn on_postgres() -> bool {
     }
 }
 
+/// The store the suite's apps keep bytes in: `OKRFLOW_TEST_STORAGE=s3` puts each app's files
+/// under a prefix of its own in the S3-compatible test server's bucket
+/// (`okrflow_engine::storage::testing`); the default is the app's data directory. `.ci/run`
+/// runs the SQLite suite on the local store and the Postgres suite on S3.
+pub fn on_s3() -> bool {
+    match std::env::var("OKRFLOW_TEST_STORAGE").unwrap_or_default().as_str() {
+        "" | "local" => false,
+        "s3" => true,
+        other => panic!("OKRFLOW_TEST_STORAGE={other}: use local or s3"),
+    }
+}
+
 /// A scratch Postgres database when the suite runs on Postgres.
 pub async fn scratch_database() -> Option<ScratchDatabase> {
     if on_postgres() {
@@ -84,6 +96,11 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     config.profiler.program = Some(okrflow_bin());
     let scratch = scratch_database().await;
     config.database_url = scratch.as_ref().map(|s| s.url().to_string());
+    if on_s3() {
+        let bucket = okrflow_engine::storage::testing::TestBucket::new();
+        config.storage_url = Some(bucket.url);
+        config.storage_vars = Some(bucket.vars);
+    }
     change(&mut config);
     let buffer = LogBuffer::new(1_000);
     let (_layer, receiver) = capture(buffer.clone());

@@ -1,15 +1,17 @@
-//! Writing an uploaded body to disk as it arrives: under a name the server chose, never held
-//! whole in memory, hashed (SHA-256) on the way, cut off at the size limit, and removed if
-//! anything goes wrong (limit, client gone, disk full), so a failed upload leaves nothing.
+//! The local store: bytes in a directory (by default the data dir's `files/`). An upload is
+//! written as it arrives under a name the server chose, never held whole in memory, hashed
+//! (SHA-256) on the way, cut off at the size limit, and removed if anything goes wrong (limit,
+//! client gone, disk full), so a failed upload leaves nothing.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-/// How many leading bytes are kept for the signature check (TAR's is at byte 257).
-pub const HEAD_BYTES: usize = 1024;
+use super::{is_id, ByteStream, StorageError, Tally, WriteError};
+#[allow(unused_imports)]
+use super::ORPHAN_AGE;
 
 /// A file written completely.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,25 +21,8 @@ pub struct Written {
     pub bytes: u64,
     /// Lower-case hex SHA-256 of the content, for duplicate detection.
     pub sha256: String,
-    /// The first [`HEAD_BYTES`] bytes (fewer for a shorter file).
+    /// The first [`super::HEAD_BYTES`] bytes (fewer for a shorter file).
     pub head: Vec<u8>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error("the file is larger than the limit of {limit} bytes; the upload was stopped and nothing was kept")]
-    TooLarge { limit: u64 },
-    #[error("the upload broke off: {0}; nothing was kept")]
-    Source(String),
-    #[error("could not write the file to disk: {0}; nothing was kept")]
-    Disk(#[from] std::io::Error),
-}
-
-/// A new server-chosen file id: 128 random bits in hex. Nothing of a client's name is in it.
-pub fn new_file_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).expect("the operating system's random source is available");
-    hex::encode(bytes)
 }
 
 /// Streams `body` into `<dir>/<id>` through a `.part` file that becomes the file only when the
@@ -78,41 +63,119 @@ where
     // Locked while it is written: the start-up sweep removes a `.part` only when it can take
     // the lock, so an upload that a killed process left is swept at once, whatever its age,
     // and one another live process is still writing is not.
-    let part_path = part.to_path_buf();
-    let file = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::create(&part_path)?;
-        file.lock()?;
-        Ok::<_, std::io::Error>(file)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    let mut file = tokio::fs::File::from_std(file);
-    let mut hasher = Sha256::new();
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    let mut bytes: u64 = 0;
+    let mut file = tokio::fs::File::from_std(create_locked(part).await?);
+    let mut tally = Tally::new(limit);
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| WriteError::Source(e.to_string()))?;
-        let chunk = chunk.as_ref();
-        bytes += chunk.len() as u64;
-        if bytes > limit {
-            return Err(WriteError::TooLarge { limit });
-        }
-        if head.len() < HEAD_BYTES {
-            head.extend_from_slice(&chunk[..chunk.len().min(HEAD_BYTES - head.len())]);
-        }
-        hasher.update(chunk);
-        file.write_all(chunk).await?;
+        tally.add(chunk.as_ref())?;
+        file.write_all(chunk.as_ref()).await?;
     }
     // Durable before it is announced: a crash after this leaves a whole file or none.
     file.flush().await?;
     file.sync_all().await?;
-    Ok((bytes, hex::encode(hasher.finalize()), head, file))
+    let (bytes, sha256, head) = tally.finish();
+    Ok((bytes, sha256, head, file))
+}
+
+/// Creates `path` and takes its lock (see [`is_abandoned`]).
+pub(super) async fn create_locked(path: &Path) -> std::io::Result<std::fs::File> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// True when nobody holds the lock of the file at `path` (a partial upload or a scratch copy).
+pub(super) fn is_abandoned(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(file) => file.try_lock().is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Streams `<dir>/<id>`, or the byte `range` of it.
+pub(super) async fn read(dir: &Path, id: &str, range: Option<std::ops::Range<u64>>) -> Result<ByteStream, StorageError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let path = dir.join(id);
+    let mut file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => StorageError::Missing(id.to_string()),
+        _ => StorageError::Io(format!("cannot read '{}': {e}", path.display())),
+    })?;
+    let (start, len) = match range {
+        Some(r) => (r.start, r.end.saturating_sub(r.start)),
+        None => (0, u64::MAX),
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| StorageError::Io(format!("cannot read '{}': {e}", path.display())))?;
+    }
+    Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024)))
+}
+
+/// Removes what a crash left in `dir`: partial uploads (`<id>.part`) that no process holds
+/// locked (a live upload holds its lock), and bytes whose row was never written or already
+/// deleted, when older than `orphan_age` ([`ORPHAN_AGE`]). Only names the store itself makes are touched,
+/// and nothing at all when the database knows no files while the directory has some (a data
+/// directory opened with another database).
+pub(super) fn sweep(dir: &Path, known: &HashSet<String>, orphan_age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let entries: Vec<_> = entries.flatten().collect();
+    if known.is_empty() && entries.iter().any(|e| is_id(&e.file_name().to_string_lossy())) {
+        tracing::warn!(dir = %dir.display(), "the database records no files but the store holds some; left as they are");
+        return;
+    }
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stem = name.strip_suffix(".part").unwrap_or(&name);
+        if !is_id(stem) {
+            continue;
+        }
+        if name.ends_with(".part") {
+            if is_abandoned(&entry.path()) {
+                tracing::warn!(file = %name, "removing a partial upload that no process is writing");
+                let _ = std::fs::remove_file(entry.path());
+            }
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= orphan_age);
+        if !known.contains(&name) && old {
+            tracing::warn!(file = %name, "removing a stored file without a record");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The ids stored in `dir`.
+pub(super) fn ids(dir: &Path) -> Result<Vec<String>, StorageError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| StorageError::Io(format!("cannot list '{}': {e}", dir.display())))?;
+    Ok(entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| is_id(n)).collect())
+}
+
+/// Removes the scratch copies in `dir` that no process holds (their process died).
+pub(super) fn sweep_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.path().is_file() && is_abandoned(&entry.path()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::new_file_id;
 
     fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<&'static [u8], String>> {
         futures::stream::iter(parts.iter().map(|p| Ok(*p)).collect::<Vec<_>>())
