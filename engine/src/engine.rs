@@ -12,7 +12,6 @@ use crate::accounts::users::{self, FirstAdmin};
 use crate::accounts::{AccountError, Accounts};
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::files::{FileError, Files};
-use crate::storage::Storage;
 use crate::health::{ComponentHealth, SystemStatus};
 use crate::logs::{self, LogBuffer, LogEntry, LogQuery, LogReceiver, LogStore, LogStoreStats};
 use crate::monitoring::checks::{CheckError, Checks};
@@ -21,6 +20,7 @@ use crate::monitoring::sampler::Sampler;
 use crate::monitoring::services::{
     Component, DatabaseComponent, LogStoreComponent, Registry, SamplerComponent, StorageComponent,
 };
+use crate::storage::Storage;
 
 /// How often the audit log and expired sessions are pruned (and once at start).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
@@ -140,7 +140,7 @@ impl Engine {
             Some(vars) => Storage::open_with(storage_url.clone(), dir, db.clone(), owner, vars).await,
             None => Storage::open(storage_url.clone(), dir, db.clone(), owner).await,
         }
-            .map_err(|source| EngineError::Storage { url: storage_url.to_string(), source })?;
+        .map_err(|source| EngineError::Storage { url: storage_url.to_string(), source })?;
         let files = Files::open(
             db.clone(),
             storage.clone(),

@@ -220,10 +220,11 @@ fn run_worker(args: WorkerArgs, log: String) -> anyhow::Result<()> {
     let (buffer, receiver) = telemetry::init(&log, args.log_format);
     let profiler = args.profiling.profiler(false).map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async move {
+        let storage_url = args.storage.storage().map_err(anyhow::Error::msg)?;
         let options = okrflow_engine::EngineOptions {
             data_dir: args.storage.data_dir,
+            storage_url,
             database_url: args.storage.database_url,
-            storage_url: args.storage.storage_url,
             storage_vars: None,
             admin_password: std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
@@ -278,10 +279,11 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
     let (buffer, receiver) = telemetry::init(crate::config::DEFAULT_LOG, crate::config::LogFormat::Text);
     let admin_password = std::env::var("OKRFLOW_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     runtime()?.block_on(async move {
+        let storage_url = storage.storage().map_err(anyhow::Error::msg)?;
         let options = okrflow_engine::EngineOptions {
             data_dir: storage.data_dir,
+            storage_url,
             database_url: storage.database_url,
-            storage_url: storage.storage_url,
             storage_vars: None,
             admin_password,
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
@@ -356,6 +358,18 @@ mod tests {
         let err = ServeConfig::from_args(args).unwrap_err();
         assert!(err.contains("--database-url") && err.contains("unsupported scheme 'mysql'"), "{err}");
         assert!(!err.contains("hunter2"), "the password is never echoed: {err}");
+        for (url, says) in [
+            ("s3://AKIA0:hunter2@bucket", "credentials do not go in the storage URL"),
+            ("gs://bucket", "unsupported scheme 'gs'"),
+            ("s3://B", "bucket name"),
+        ] {
+            let Some(Command::Serve(args)) = parse(&["serve", "--storage-url", url]).unwrap().command else {
+                panic!("expected serve")
+            };
+            let err = ServeConfig::from_args(args).unwrap_err();
+            assert!(err.starts_with("--storage-url: ") && err.contains(says), "{url}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
 
         let err = parse(&["serve", "--log", "info,[[["]).unwrap_err();
         assert!(err.to_string().contains("not a valid log filter"), "{err}");

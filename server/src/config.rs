@@ -34,21 +34,23 @@ pub struct StorageArgs {
     /// s3://BUCKET[/PREFIX], shared by several okrflow processes. S3 credentials and region come
     /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION; AWS_ENDPOINT names an
     /// S3-compatible server (AWS_ALLOW_HTTP=true for plain http).
-    #[arg(long, env = "OKRFLOW_STORAGE_URL", value_name = "URL", value_parser = parse_storage_url)]
-    pub storage_url: Option<okrflow_engine::storage::StorageUrl>,
-}
-
-fn parse_storage_url(url: &str) -> Result<okrflow_engine::storage::StorageUrl, String> {
-    url.parse()
+    // Checked after parsing, like --database-url: clap's message would quote the value.
+    #[arg(long, env = "OKRFLOW_STORAGE_URL", hide_env_values = true, value_name = "URL")]
+    pub storage_url: Option<String>,
 }
 
 impl StorageArgs {
     /// The database URL understood, or a message that names the problem without the password.
     pub fn check(&self) -> Result<(), String> {
-        match &self.database_url {
-            Some(url) => check_database_url("--database-url", url),
-            None => Ok(()),
+        if let Some(url) = &self.database_url {
+            check_database_url("--database-url", url)?;
         }
+        self.storage().map(|_| ())
+    }
+
+    /// `--storage-url` understood; `None` is the data directory's `files/`.
+    pub fn storage(&self) -> Result<Option<okrflow_engine::storage::StorageUrl>, String> {
+        self.storage_url.as_deref().map(|url| url.parse().map_err(|e| format!("--storage-url: {e}"))).transpose()
     }
 }
 
@@ -261,6 +263,7 @@ impl ServeConfig {
     /// Resolves the fallbacks that clap cannot express (a second environment variable).
     pub fn from_args(args: ServeArgs) -> Result<ServeConfig, String> {
         args.storage.check()?;
+        let storage_url = args.storage.storage()?;
         let addr = match args.addr {
             Some(addr) => addr,
             None => match std::env::var("LEPTOS_SITE_ADDR") {
@@ -272,8 +275,8 @@ impl ServeConfig {
         Ok(ServeConfig {
             addr,
             data_dir: args.storage.data_dir,
+            storage_url,
             database_url: args.storage.database_url,
-            storage_url: args.storage.storage_url,
             storage_vars: None,
             log,
             log_format: args.log_format,

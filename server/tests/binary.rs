@@ -20,6 +20,13 @@ fn okrflow() -> Command {
         "OKRFLOW_METRICS_PUBLIC",
         "OKRFLOW_PUBLIC_URL",
         "OKRFLOW_MAX_CONNECTIONS",
+        "OKRFLOW_STORAGE_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ALLOW_HTTP",
     ] {
         cmd.env_remove(var);
     }
@@ -108,6 +115,57 @@ fn an_unreachable_postgres_fails_at_start_naming_host_port_and_cause_not_the_pas
     assert!(err.contains("cannot connect to Postgres at 127.0.0.1:1"), "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// `okrflow serve` over a bucket of the S3 test server, with `vars` for the environment.
+fn run_on_bucket(bucket: &okrflow_engine::storage::testing::TestBucket, vars: &[(String, String)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let url = bucket.url.to_string();
+    let args = ["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--storage-url", &url];
+    let mut child = okrflow()
+        .args(args)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("okrflow over {url} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_bucket_that_cannot_be_used_is_named_at_start() {
+    let bucket = okrflow_engine::storage::testing::TestBucket::new();
+    let keyless: Vec<_> = bucket.vars.iter().filter(|(k, _)| !k.starts_with("AWS_ACCESS")).cloned().collect();
+    let out = run_on_bucket(&bucket, &keyless);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("cannot open the storage {}", bucket.url)), "{err}");
+    assert!(err.contains("no credentials") && err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+
+    let missing = bucket.with_bucket("okrflow-no-such-bucket");
+    let err = stderr(&run_on_bucket(&missing, &missing.vars));
+    assert!(err.contains("the bucket 'okrflow-no-such-bucket' does not exist at http://127.0.0.1"), "{err}");
+
+    let mut nowhere = bucket.vars.clone();
+    nowhere.retain(|(k, _)| k != "AWS_ENDPOINT");
+    nowhere.push(("AWS_ENDPOINT".into(), "http://127.0.0.1:9".into()));
+    let out = run_on_bucket(&bucket, &nowhere);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach the object store at http://127.0.0.1:9"), "{err}");
+    assert!(!err.contains("AWS_SECRET") && !err.contains("test:test"), "{err}");
+
+    let out = run(&["serve", "--storage-url", "s3://Not_A_Bucket"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--storage-url: the bucket name"), "{}", stderr(&out));
 }
 
 #[test]

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 
-use super::{is_id, ByteStream, StorageError, Tally, WriteError};
 #[allow(unused_imports)]
 use super::ORPHAN_AGE;
+use super::{is_id, ByteStream, StorageError, Tally, WriteError};
 
 /// A file written completely.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,30 +26,38 @@ pub struct Written {
 }
 
 /// Streams `body` into `<dir>/<id>` through a `.part` file that becomes the file only when the
-/// body ended within `limit` bytes. On any error the partial file is removed.
+/// body ended within `limit` bytes. On any error, and when the write is dropped before it ends
+/// (its request was cut off), the partial file is removed.
 pub async fn write_stream<S, B, E>(dir: &Path, id: &str, limit: u64, body: S) -> Result<Written, WriteError>
 where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    let part = dir.join(format!("{id}.part"));
-    let result = copy(&part, limit, body).await;
-    match result {
-        Ok((bytes, sha256, head, locked)) => {
-            let path = dir.join(id);
-            // Renamed while still locked: a sweep never sees it unlocked under its .part name.
-            let renamed = tokio::fs::rename(&part, &path).await;
-            drop(locked);
-            if let Err(e) = renamed {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(WriteError::Disk(e));
-            }
-            Ok(Written { path, bytes, sha256, head })
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&part).await;
-            Err(e)
+    let part = RemovedUnlessKept(Some(dir.join(format!("{id}.part"))));
+    let part_path = part.0.clone().expect("just set");
+    let (bytes, sha256, head, locked) = copy(&part_path, limit, body).await?;
+    let path = dir.join(id);
+    // Renamed while still locked: a sweep never sees it unlocked under its .part name.
+    tokio::fs::rename(&part_path, &path).await?;
+    part.keep();
+    drop(locked);
+    Ok(Written { path, bytes, sha256, head })
+}
+
+/// A path removed on drop unless [`RemovedUnlessKept::keep`] was called.
+struct RemovedUnlessKept(Option<PathBuf>);
+
+impl RemovedUnlessKept {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemovedUnlessKept {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -99,7 +107,11 @@ pub(super) fn is_abandoned(path: &Path) -> bool {
 }
 
 /// Streams `<dir>/<id>`, or the byte `range` of it.
-pub(super) async fn read(dir: &Path, id: &str, range: Option<std::ops::Range<u64>>) -> Result<ByteStream, StorageError> {
+pub(super) async fn read(
+    dir: &Path,
+    id: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<ByteStream, StorageError> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let path = dir.join(id);
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
@@ -158,16 +170,29 @@ pub(super) fn sweep(dir: &Path, known: &HashSet<String>, orphan_age: std::time::
 
 /// The ids stored in `dir`.
 pub(super) fn ids(dir: &Path) -> Result<Vec<String>, StorageError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| StorageError::Io(format!("cannot list '{}': {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| StorageError::Io(format!("cannot list '{}': {e}", dir.display())))?;
     Ok(entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| is_id(n)).collect())
 }
 
-/// Removes the scratch copies in `dir` that no process holds (their process died).
-pub(super) fn sweep_scratch(dir: &Path) {
+/// Removes from the scratch directory the copies no process holds (their process died), and
+/// other leftovers (a conversion's output a killed process never uploaded) once they are
+/// `orphan_age` old: another process sharing this data directory may still be writing one.
+pub(super) fn sweep_scratch(dir: &Path, orphan_age: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        if entry.path().is_file() && is_abandoned(&entry.path()) {
-            let _ = std::fs::remove_file(entry.path());
+        let path = entry.path();
+        let old = || {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|a| a >= orphan_age)
+        };
+        let copy = path.extension().is_some_and(|e| e == "copy");
+        if path.is_file() && ((copy && is_abandoned(&path)) || (!copy && old())) {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }

@@ -159,7 +159,9 @@ impl std::str::FromStr for StorageUrl {
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.contains('@') || bucket.contains(':') {
-            return Err("credentials do not go in the storage URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
+            return Err(
+                "credentials do not go in the storage URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()
+            );
         }
         let valid_bucket = (3..=63).contains(&bucket.len())
             && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
@@ -399,7 +401,7 @@ impl Storage {
     }
 
     async fn sweep_aged(&self, known: &HashSet<String>, orphan_age: Duration) {
-        local::sweep_scratch(&self.inner.scratch);
+        local::sweep_scratch(&self.inner.scratch, orphan_age);
         match &self.inner.backend {
             Backend::Local(dir) => local::sweep(dir, known, orphan_age),
             Backend::S3(bucket) => bucket.sweep(&self.inner.db, known, orphan_age).await,

@@ -21,15 +21,15 @@ use object_store::path::Path as Key;
 use object_store::{ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
 use tokio::io::AsyncWriteExt;
 
-use super::{is_id, ByteStream, StorageError, StorageUrl, Stored, Tally, WriteError};
 #[allow(unused_imports)]
 use super::ORPHAN_AGE;
+use super::{is_id, ByteStream, StorageError, StorageUrl, Stored, Tally, WriteError};
 use crate::db::Database;
 
 /// The size of every part but the last: S3 wants at least 5 MiB, and some compatible stores
 /// (R2) equal sizes.
 const PART_BYTES: usize = 8 << 20;
-/// Parts uploading at once: enough to keep the link busy, little memory (2 × 8 MiB a write).
+/// Parts uploading at once while the next one fills: at most 3 × 8 MiB held per write.
 const PARTS_IN_FLIGHT: usize = 2;
 /// How long the start-up check and the health check wait for the store.
 const CHECK_WITHIN: Duration = Duration::from_secs(15);
@@ -48,9 +48,13 @@ impl Bucket {
     pub(super) async fn open(bucket: &str, prefix: &str, vars: &[(String, String)]) -> Result<Bucket, StorageError> {
         let env = |name: &str| vars.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone());
         let has_key = env("AWS_ACCESS_KEY_ID").is_some();
-        let other_source = ["AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"]
-            .iter()
-            .any(|v| env(v).is_some())
+        let other_source = [
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ]
+        .iter()
+        .any(|v| env(v).is_some())
             || env("AWS_SKIP_SIGNATURE").is_some_and(|v| v == "true");
         if !has_key && !other_source {
             return Err(StorageError::Config(format!(
@@ -108,18 +112,18 @@ impl Bucket {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
                 let text = e.to_string();
-                Err(StorageError::Unavailable(if matches!(e, object_store::Error::NotFound { .. })
-                    || text.contains("NoSuchBucket")
-                {
-                    format!("the bucket '{bucket}' does not exist at {endpoint}")
-                } else if ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403 Forbidden"]
-                    .iter()
-                    .any(|t| text.contains(t))
-                {
-                    format!("the object store at {endpoint} refused the credentials for bucket '{bucket}': {text}")
-                } else {
-                    format!("cannot reach the object store at {endpoint} (bucket '{bucket}'): {text}")
-                }))
+                Err(StorageError::Unavailable(
+                    if matches!(e, object_store::Error::NotFound { .. }) || text.contains("NoSuchBucket") {
+                        format!("the bucket '{bucket}' does not exist at {endpoint}")
+                    } else if ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403 Forbidden"]
+                        .iter()
+                        .any(|t| text.contains(t))
+                    {
+                        format!("the object store at {endpoint} refused the credentials for bucket '{bucket}': {text}")
+                    } else {
+                        format!("cannot reach the object store at {endpoint} (bucket '{bucket}'): {text}")
+                    },
+                ))
             }
         }
     }
@@ -202,7 +206,13 @@ impl Bucket {
 
     /// Copies the object into `path`, locked (so no sweep takes it while in use), and checks it
     /// is the one recorded.
-    pub(super) async fn copy_to(&self, id: &str, path: &Path, bytes: u64, sha256: &str) -> Result<std::fs::File, StorageError> {
+    pub(super) async fn copy_to(
+        &self,
+        id: &str,
+        path: &Path,
+        bytes: u64,
+        sha256: &str,
+    ) -> Result<std::fs::File, StorageError> {
         let copied = async {
             let lock = super::local::create_locked(path)
                 .await
@@ -239,7 +249,8 @@ impl Bucket {
 
     /// The ids stored under the prefix.
     pub(super) async fn ids(&self) -> Result<Vec<String>, StorageError> {
-        let listed = self.store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| self.failed("the listing", e))?;
+        let listed =
+            self.store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| self.failed("the listing", e))?;
         Ok(listed.objects.iter().filter_map(|o| o.location.filename()).filter(|n| is_id(n)).map(String::from).collect())
     }
 
@@ -330,12 +341,12 @@ impl Upload {
         })
     }
 
-    /// Starts the next part; waits for the oldest when [`PARTS_IN_FLIGHT`] are under way.
+    /// Starts the next part; waits for the oldest while more than [`PARTS_IN_FLIGHT`] are under way.
     async fn send(&mut self, part: Bytes) -> Result<(), WriteError> {
         let (store, key, id, index) = (self.store.clone(), self.key.clone(), self.id.clone(), self.next);
         self.next += 1;
         self.in_flight.push_back(Box::pin(async move { store.put_part(&key, &id, index, part.into()).await }));
-        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+        while self.in_flight.len() > PARTS_IN_FLIGHT {
             self.wait_one().await?;
         }
         Ok(())
@@ -353,7 +364,10 @@ impl Upload {
             self.wait_one().await?;
         }
         let parts = std::mem::take(&mut self.parts);
-        self.store.complete_multipart(&self.key, &self.id, parts).await.map_err(|e| WriteError::Remote(e.to_string()))?;
+        self.store
+            .complete_multipart(&self.key, &self.id, parts)
+            .await
+            .map_err(|e| WriteError::Remote(e.to_string()))?;
         self.settled = true;
         if let Err(e) = pending::forget(&self.db, &self.id).await {
             tracing::warn!(object = %self.key, error = %e, "a completed upload is still listed as under way");
@@ -456,8 +470,12 @@ mod tests {
 
             b.sweep(&db, &HashSet::new(), ORPHAN_AGE).await;
             assert_eq!(recorded(&db).await, ["a-live-process"], "a live process's upload is left alone");
-            let gone = b.store.put_part(&dead_key, &dead_id, 1, Bytes::from_static(b"x").into()).await.unwrap_err();
-            assert!(gone.to_string().contains("NoSuchUpload"), "the dead process's upload was aborted: {gone}");
+            // Aborting it again finds no such upload: the sweep aborted it.
+            let gone = b.store.abort_multipart(&dead_key, &dead_id).await.unwrap_err();
+            assert!(
+                matches!(gone, object_store::Error::NotFound { .. }) || gone.to_string().contains("NoSuchUpload"),
+                "the dead process's upload was aborted: {gone}"
+            );
             live.abort().await;
             assert!(recorded(&db).await.is_empty());
         }

@@ -16,9 +16,10 @@ use crate::db::testing::both_backends;
 async fn stores(db: &Database, dir: &Path) -> Vec<Storage> {
     let local = Storage::open(StorageUrl::default_in(dir), dir, db.clone(), "test".into()).await.unwrap();
     let bucket = TestBucket::new();
-    let remote = Storage::open_with(bucket.url.clone(), dir, db.clone(), "test".into(), &bucket.vars)
-        .await
-        .unwrap_or_else(|e| panic!("the S3 store tests need the test server ({}; .ci/s3-server starts it): {e}", testing::ENV));
+    let remote =
+        Storage::open_with(bucket.url.clone(), dir, db.clone(), "test".into(), &bucket.vars).await.unwrap_or_else(
+            |e| panic!("the S3 store tests need the test server ({}; .ci/s3-server starts it): {e}", testing::ENV),
+        );
     vec![local, remote]
 }
 
@@ -189,7 +190,12 @@ async fn a_store_that_cannot_work_is_named_at_open() {
         let db = t.db.clone();
         async move { Storage::open_with(url, dir, db, "test".into(), &vars).await.err().map(|e| e.to_string()) }
     };
-    let no_keys: Vec<_> = bucket.vars.iter().filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET")).cloned().collect();
+    let no_keys: Vec<_> = bucket
+        .vars
+        .iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"))
+        .cloned()
+        .collect();
     let missing = open(no_keys, bucket.url.clone()).await.unwrap();
     assert!(missing.contains("no credentials") && missing.contains("AWS_ACCESS_KEY_ID"), "{missing}");
     let no_secret: Vec<_> = bucket.vars.iter().filter(|(k, _)| !k.starts_with("AWS_SECRET")).cloned().collect();
