@@ -109,10 +109,20 @@ async fn a_populated_sqlite_database_copied_to_postgres_answers_the_same() {
     let data_dir = data.path().to_path_buf();
     let sqlite = format!("sqlite://{}", data_dir.join("okrflow.db").display());
 
+    // On the S3 store both apps use the same prefix of the bucket, as a team moving databases would.
+    let bucket = common::on_s3().then(okrflow_engine::storage::testing::TestBucket::new);
+    let same_store = move |c: &mut okrflow_server::config::ServeConfig| {
+        if let Some(b) = &bucket {
+            c.storage_url = Some(b.url.clone());
+            c.storage_vars = Some(b.vars.clone());
+        }
+    };
     let d = data_dir.clone();
+    let store = same_store.clone();
     let before = spawn_app_with(move |c| {
         c.data_dir = d;
         c.database_url = None;
+        store(c);
     })
     .await;
     before.create_user("bob", "a long password", okrflow_engine::accounts::Role::Editor).await;
@@ -155,6 +165,7 @@ async fn a_populated_sqlite_database_copied_to_postgres_answers_the_same() {
     let after = spawn_app_with(move |c| {
         c.data_dir = d;
         c.database_url = Some(url);
+        same_store(c);
     })
     .await;
     assert_eq!(after.engine.db().backend(), okrflow_engine::db::Backend::Postgres);
