@@ -62,6 +62,8 @@ pub enum EngineError {
     Files(#[from] FileError),
     #[error("cannot open the storage {url}: {source}")]
     Storage { url: String, source: crate::storage::StorageError },
+    #[error("cannot prepare experiment tracking: {0}")]
+    Tracking(#[from] crate::tracking::TrackingError),
     #[error("cannot register this process in the database: {0}")]
     Register(#[source] sqlx::Error),
 }
@@ -82,6 +84,7 @@ struct Inner {
     services: Services,
     files: Files,
     storage: Storage,
+    tracking: crate::tracking::Tracking,
     /// This process in the database's registry, with its heartbeat task.
     process: crate::processes::Registration,
     registry: Option<(crate::processes::Registry, std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>)>,
@@ -166,6 +169,7 @@ impl Engine {
         );
         let accounts = Accounts::new(db.clone());
         let services = Services::new(db.clone(), components, checks);
+        let tracking = crate::tracking::Tracking::open(db.clone()).await?;
         let inner = Inner {
             data_dir: options.data_dir,
             db,
@@ -176,6 +180,7 @@ impl Engine {
             services,
             files,
             storage,
+            tracking,
             process,
             registry,
             started,
@@ -186,6 +191,11 @@ impl Engine {
 
     pub fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Experiment tracking (MLflow-compatible).
+    pub fn tracking(&self) -> &crate::tracking::Tracking {
+        &self.inner.tracking
     }
 
     /// Where stored bytes live (files now; tracking artifacts next).

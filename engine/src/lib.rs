@@ -12,6 +12,8 @@
 //! - [`monitoring`]: the one-second system samples, chart series and ranges, the Services
 //!   page's view; with `runtime`, the sysinfo sampler, the stored minute history, external
 //!   checks and the registry of components with their controls.
+//! - [`tracking`]: MLflow-compatible experiment tracking (experiments so far); with `runtime`,
+//!   the store, MLflow's search filter and the `Tracking` handle.
 //! - [`units`]: bytes, rates and durations as people read them.
 //! - [`error`]: [`error::ErrorKind`], the kinds of failure every capability's error maps to,
 //!   and the one mapping from kind to HTTP status.
@@ -26,7 +28,7 @@
 //! the same types as the server without compiling sqlx or tokio to wasm.
 //!
 //! Capabilities still to come live here under their own names:
-//! `pipelines`, `tracking` (MLflow-compatible experiments), `models` (OKR models).
+//! `pipelines`, `models` (OKR models).
 
 pub mod accounts;
 pub mod error;
@@ -35,6 +37,7 @@ pub mod health;
 pub mod logs;
 pub mod monitoring;
 pub mod processes;
+pub mod tracking;
 pub mod units;
 
 #[cfg(feature = "runtime")]

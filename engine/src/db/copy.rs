@@ -295,8 +295,10 @@ pub async fn copy(from: &Database, to: &Database, replace: bool) -> Result<CopyR
         }
         if to.backend() == Backend::Postgres && columns.iter().any(|(c, k)| c == "id" && *k == ColumnKind::Integer) {
             // Explicit ids do not move an identity's sequence: the next insert would collide.
+            // Sequences start at 1, and a table may hold only id 0 (the Default experiment).
             sqlx::query(&format!(
-                "SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {}",
+                "SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST(COALESCE(MAX(id), 1), 1), \
+                 COALESCE(MAX(id) >= 1, false)) FROM {}",
                 quoted(&table.name)
             ))
             .bind(&table.name)
@@ -353,6 +355,8 @@ mod tests {
     async fn populate(db: &Database) {
         let u = users::create(db, "alice", "a long password", Role::Editor).await.unwrap();
         users::create(db, "bob", "a long password", Role::Viewer).await.unwrap();
+        // Only the Default experiment (id 0): a table whose ids are all below a sequence's start.
+        crate::tracking::experiments::ensure_default(db, 1_000).await.unwrap();
         sessions::create(db, u.id, "127.0.0.1", "test", 1_000).await.unwrap();
         tokens::create(db, u.id, "ci", None, 1_000).await.unwrap();
         for i in 0..1_500 {
@@ -424,6 +428,8 @@ mod tests {
         // Ids go on after the copied ones: a new user does not collide.
         let carol = users::create(&b.db, "carol", "a long password", Role::Viewer).await.unwrap();
         assert_eq!(carol.id, 3);
+        let first = crate::tracking::experiments::create(&b.db, "after the copy", &[], 2_000).await.unwrap();
+        assert_eq!(first, 1, "experiment ids start after the Default experiment's 0");
         // A second copy into the now non-empty target is refused and changes nothing.
         let err = copy(&a.db, &b.db, false).await.unwrap_err().to_string();
         assert!(err.contains("not empty") && err.contains("users: 3 rows"), "{err}");
