@@ -3,9 +3,11 @@
 //! write), validates at MLflow's limits and writes its own audit record for a change.
 
 use super::experiments::{self, DEFAULT_ID};
+use super::runs;
 use super::{
-    filter, Experiment, ExperimentPage, ExperimentQuery, Lifecycle, Tag, DEFAULT_SEARCH_RESULTS, MAX_EXPERIMENT_NAME,
-    MAX_EXPERIMENT_TAG_VALUE, MAX_KEY, MAX_SEARCH_RESULTS,
+    filter, Experiment, ExperimentPage, ExperimentQuery, Lifecycle, NewRun, Run, RunInfo, RunStatus, Tag,
+    DEFAULT_SEARCH_RESULTS, MAX_EXPERIMENT_NAME, MAX_EXPERIMENT_TAG_VALUE, MAX_KEY, MAX_PARAM_VALUE, MAX_RUN_TAG_VALUE,
+    MAX_SEARCH_RESULTS, RUN_NAME_TAG,
 };
 use crate::accounts::audit::Outcome;
 use crate::accounts::{self, Role};
@@ -91,20 +93,25 @@ fn check_name(name: &str) -> Result<&str, TrackingError> {
 }
 
 fn check_tag(tag: &Tag) -> Result<(), TrackingError> {
+    check_pair("experiment tag", tag, MAX_EXPERIMENT_TAG_VALUE)
+}
+
+/// A key (1 to [`MAX_KEY`] characters, no control characters) and a value within `max`.
+fn check_pair(what: &str, tag: &Tag, max: usize) -> Result<(), TrackingError> {
     if tag.key.is_empty() || tag.key.chars().count() > MAX_KEY || tag.key.chars().any(char::is_control) {
         return Err(TrackingError::Invalid(format!(
-            "a tag key is 1 to {MAX_KEY} characters without control characters; got '{}'",
+            "{what} keys are 1 to {MAX_KEY} characters without control characters; got '{}'",
             crate::accounts::audit::bounded(&tag.key, 40)
         )));
     }
-    if tag.value.chars().count() > MAX_EXPERIMENT_TAG_VALUE {
+    if tag.value.chars().count() > max {
         return Err(TrackingError::Invalid(format!(
-            "the value of experiment tag '{}' has more than {MAX_EXPERIMENT_TAG_VALUE} characters",
+            "the value of {what} '{}' has more than {max} characters",
             tag.key
         )));
     }
     if tag.value.contains('\0') {
-        return Err(TrackingError::Invalid(format!("the value of experiment tag '{}' holds a NUL", tag.key)));
+        return Err(TrackingError::Invalid(format!("the value of {what} '{}' holds a NUL", tag.key)));
     }
     Ok(())
 }
@@ -303,6 +310,162 @@ impl Tracking {
             )));
         }
         self.audit(actor, "experiment.delete_tag", &format!("experiment {id}"), key).await;
+        Ok(())
+    }
+
+    async fn existing_run(&self, id: &str) -> Result<Run, TrackingError> {
+        let found = if runs::is_id(id) { runs::get(&self.db, id).await? } else { None };
+        found.ok_or_else(|| {
+            TrackingError::NotFound(format!("no run with id '{}'", crate::accounts::audit::bounded(id, 40)))
+        })
+    }
+
+    async fn active_run(&self, id: &str) -> Result<Run, TrackingError> {
+        let run = self.existing_run(id).await?;
+        if run.info.lifecycle_stage == Lifecycle::Deleted {
+            return Err(TrackingError::Invalid(format!("run '{id}' is deleted; restore it to change it")));
+        }
+        Ok(run)
+    }
+
+    /// Starts a run (RUNNING) in an active experiment. Its name is `run_name`, or its
+    /// `mlflow.runName` tag (both given must agree), or a generated one; the name is also kept
+    /// as that tag, as MLflow does.
+    pub async fn create_run(&self, actor: &Actor, new: &NewRun) -> Result<Run, TrackingError> {
+        actor.require(Role::Editor)?;
+        let experiment = self.existing(&new.experiment_id).await?;
+        if experiment.lifecycle_stage == Lifecycle::Deleted {
+            return Err(TrackingError::Invalid(format!(
+                "experiment {} '{}' is deleted; restore it to start runs in it",
+                experiment.experiment_id, experiment.name
+            )));
+        }
+        new.tags.iter().try_for_each(|t| check_pair("run tag", t, MAX_RUN_TAG_VALUE))?;
+        let tagged = new.tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.as_str());
+        let given = new.run_name.as_deref().filter(|n| !n.is_empty());
+        if let (Some(given), Some(tagged)) = (given, tagged) {
+            if given != tagged {
+                return Err(TrackingError::Invalid(format!(
+                    "the run name '{given}' and its {RUN_NAME_TAG} tag '{tagged}' differ; give one"
+                )));
+            }
+        }
+        let start_time = new.start_time.unwrap_or_else(crate::now_ms);
+        if start_time < 0 {
+            return Err(TrackingError::Invalid(format!("start_time must be 0 or more; got {start_time}")));
+        }
+        let id = crate::storage::new_file_id();
+        let name = given.or(tagged).map(String::from).unwrap_or_else(|| runs::generated_name(&id));
+        if name.chars().count() > MAX_RUN_TAG_VALUE || name.chars().any(char::is_control) {
+            return Err(TrackingError::Invalid(
+                "a run name has at most 8000 characters and no control characters".into(),
+            ));
+        }
+        let user = new.user_id.as_deref().filter(|u| !u.is_empty()).unwrap_or(actor.name()).to_string();
+        let artifact_uri = format!("{}/{id}/artifacts", experiment.artifact_location);
+        let insert = runs::Insert {
+            id: &id,
+            experiment_id: parse_id(&experiment.experiment_id)?,
+            name: &name,
+            user_id: &user,
+            start_time,
+            artifact_uri: &artifact_uri,
+            tags: &new.tags,
+        };
+        runs::insert(&self.db, &insert).await?;
+        let target = format!("run {id} '{name}' in experiment {}", experiment.experiment_id);
+        self.audit(actor, "run.create", &target, "").await;
+        self.existing_run(&id).await
+    }
+
+    pub async fn run(&self, actor: &Actor, id: &str) -> Result<Run, TrackingError> {
+        actor.require(Role::Viewer)?;
+        self.existing_run(id).await
+    }
+
+    /// Changes a run's status, end time or name (what is `Some`).
+    pub async fn update_run(
+        &self,
+        actor: &Actor,
+        id: &str,
+        status: Option<RunStatus>,
+        end_time: Option<i64>,
+        run_name: Option<&str>,
+    ) -> Result<RunInfo, TrackingError> {
+        actor.require(Role::Editor)?;
+        self.active_run(id).await?;
+        if end_time.is_some_and(|t| t < 0) {
+            return Err(TrackingError::Invalid("end_time must be 0 or more".into()));
+        }
+        let run_name = run_name.filter(|n| !n.is_empty());
+        if let Some(name) = run_name {
+            check_pair("run tag", &Tag { key: RUN_NAME_TAG.into(), value: name.into() }, MAX_RUN_TAG_VALUE)?;
+        }
+        runs::update(&self.db, id, status, end_time, run_name).await?;
+        let detail = status.map(|s| s.as_str()).unwrap_or_default();
+        self.audit(actor, "run.update", &format!("run {id}"), detail).await;
+        Ok(self.existing_run(id).await?.info)
+    }
+
+    pub async fn delete_run(&self, actor: &Actor, id: &str) -> Result<(), TrackingError> {
+        actor.require(Role::Editor)?;
+        self.active_run(id).await?;
+        runs::set_lifecycle(&self.db, id, Lifecycle::Deleted).await?;
+        self.audit(actor, "run.delete", &format!("run {id}"), "").await;
+        Ok(())
+    }
+
+    pub async fn restore_run(&self, actor: &Actor, id: &str) -> Result<(), TrackingError> {
+        actor.require(Role::Editor)?;
+        let run = self.existing_run(id).await?;
+        if run.info.lifecycle_stage == Lifecycle::Active {
+            return Err(TrackingError::Invalid(format!("run '{id}' is not deleted")));
+        }
+        runs::set_lifecycle(&self.db, id, Lifecycle::Active).await?;
+        self.audit(actor, "run.restore", &format!("run {id}"), "").await;
+        Ok(())
+    }
+
+    /// Logs a param. Params do not change: the same value again is fine, another is refused.
+    pub async fn log_param(&self, actor: &Actor, id: &str, param: &Tag) -> Result<(), TrackingError> {
+        actor.require(Role::Editor)?;
+        check_pair("param", param, MAX_PARAM_VALUE)?;
+        self.active_run(id).await?;
+        match runs::param(&self.db, id, &param.key).await? {
+            Some(old) if old == param.value => return Ok(()),
+            Some(old) => {
+                return Err(TrackingError::Invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{old}' \
+                     for run ID='{id}'. Attempted logging new value '{}'.",
+                    param.key, param.value
+                )))
+            }
+            None => {}
+        }
+        runs::log_param(&self.db, id, param).await?;
+        self.audit(actor, "run.log_param", &format!("run {id}"), &param.key).await;
+        Ok(())
+    }
+
+    pub async fn set_run_tag(&self, actor: &Actor, id: &str, tag: &Tag) -> Result<(), TrackingError> {
+        actor.require(Role::Editor)?;
+        check_pair("run tag", tag, MAX_RUN_TAG_VALUE)?;
+        self.active_run(id).await?;
+        runs::set_tag(&self.db, id, tag).await?;
+        self.audit(actor, "run.set_tag", &format!("run {id}"), &tag.key).await;
+        Ok(())
+    }
+
+    pub async fn delete_run_tag(&self, actor: &Actor, id: &str, key: &str) -> Result<(), TrackingError> {
+        actor.require(Role::Editor)?;
+        self.active_run(id).await?;
+        if !runs::delete_tag(&self.db, id, key).await? {
+            return Err(TrackingError::NotFound(format!(
+                "run '{id}' has no tag '{}'",
+                crate::accounts::audit::bounded(key, MAX_KEY)
+            )));
+        }
+        self.audit(actor, "run.delete_tag", &format!("run {id}"), key).await;
         Ok(())
     }
 }

@@ -93,6 +93,84 @@ pub struct ExperimentQuery {
     pub order_by: Vec<String>,
 }
 
+/// Where a run is in its life (MLflow's `RunStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Running,
+    Scheduled,
+    Finished,
+    Failed,
+    Killed,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] =
+        [RunStatus::Running, RunStatus::Scheduled, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Scheduled => "SCHEDULED",
+            RunStatus::Finished => "FINISHED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Killed => "KILLED",
+        }
+    }
+
+    /// MLflow's names, or their numbers (1 to 5).
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        let by_number = s.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| RunStatus::ALL.get(i));
+        by_number.copied().or_else(|| RunStatus::ALL.into_iter().find(|r| r.as_str() == s))
+    }
+}
+
+/// A run's metadata (MLflow's `RunInfo`; `run_uuid` is the same id, for older clients).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub run_uuid: String,
+    pub run_name: String,
+    pub experiment_id: String,
+    pub user_id: String,
+    pub status: RunStatus,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub artifact_uri: String,
+    pub lifecycle_stage: Lifecycle,
+}
+
+/// A run's params and tags (metrics come with the metrics store).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunData {
+    pub params: Vec<Tag>,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub info: RunInfo,
+    pub data: RunData,
+}
+
+/// What a new run starts with (MLflow's `CreateRun`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewRun {
+    pub experiment_id: String,
+    /// Who ran it; empty means the caller.
+    pub user_id: Option<String>,
+    pub run_name: Option<String>,
+    /// Epoch ms; `None` is now.
+    pub start_time: Option<i64>,
+    pub tags: Vec<Tag>,
+}
+
+/// MLflow's tag that names a run, and the one that makes it a child.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+pub const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
+pub const MAX_PARAM_VALUE: usize = 6_000;
+pub const MAX_RUN_TAG_VALUE: usize = 8_000;
+
 /// The largest page a search may ask for (MLflow's limit).
 pub const MAX_SEARCH_RESULTS: i64 = 50_000;
 /// The default page of a search.
@@ -108,6 +186,8 @@ pub mod experiments;
 pub mod filter;
 #[cfg(feature = "runtime")]
 mod handle;
+#[cfg(feature = "runtime")]
+pub mod runs;
 
 #[cfg(feature = "runtime")]
 pub use handle::{Tracking, TrackingError};

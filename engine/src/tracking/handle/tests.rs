@@ -1,7 +1,7 @@
 use super::*;
 use crate::accounts::{AuditQuery, AuthMethod, Principal};
 use crate::db::testing::both_backends;
-use crate::tracking::ViewType;
+use crate::tracking::{NewRun, RunStatus, ViewType, RUN_NAME_TAG};
 
 fn as_role(role: Role) -> Actor {
     let p = Principal { user_id: 1, username: format!("the {}", role.as_str()), role, via: AuthMethod::Token };
@@ -168,5 +168,56 @@ both_backends! {
         assert!(t.search_experiments(&editor(), &q).await.unwrap_err().to_string().contains("between 1 and 50000"));
         let q = ExperimentQuery { page_token: Some("garbage".into()), ..Default::default() };
         assert!(t.search_experiments(&editor(), &q).await.unwrap_err().to_string().contains("invalid page_token"));
+    }
+}
+
+both_backends! {
+    async fn runs_start_change_end_and_keep_their_params(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let exp = t.create_experiment(&editor(), "okr-runs", None, &[]).await.unwrap();
+        let new = NewRun { experiment_id: exp.clone(), start_time: Some(1_000), tags: vec![tag("team", "growth")], ..Default::default() };
+        let run = t.create_run(&editor(), &new).await.unwrap();
+        let id = run.info.run_id.clone();
+        assert_eq!((run.info.run_uuid.as_str(), run.info.status), (id.as_str(), RunStatus::Running));
+        assert_eq!(run.info.artifact_uri, format!("mlflow-artifacts:/{exp}/{id}/artifacts"));
+        assert_eq!(run.info.user_id, "the editor", "the caller, when no user is given");
+        assert!(run.info.run_name.split('-').count() == 3, "a generated name: {}", run.info.run_name);
+        assert!(run.data.tags.contains(&tag(RUN_NAME_TAG, &run.info.run_name)), "{:?}", run.data.tags);
+
+        let named = NewRun { experiment_id: exp.clone(), run_name: Some("baseline".into()), ..Default::default() };
+        assert_eq!(t.create_run(&editor(), &named).await.unwrap().info.run_name, "baseline");
+        let clash = NewRun { tags: vec![tag(RUN_NAME_TAG, "other")], ..named.clone() };
+        assert!(t.create_run(&editor(), &clash).await.unwrap_err().to_string().contains("differ"));
+        let nowhere = NewRun { experiment_id: "77".into(), ..Default::default() };
+        assert_eq!(t.create_run(&editor(), &nowhere).await.unwrap_err().code(), "RESOURCE_DOES_NOT_EXIST");
+
+        t.log_param(&editor(), &id, &tag("lr", "0.1")).await.unwrap();
+        t.log_param(&editor(), &id, &tag("lr", "0.1")).await.unwrap();
+        let changed = t.log_param(&editor(), &id, &tag("lr", "0.2")).await.unwrap_err();
+        assert_eq!(changed.code(), "INVALID_PARAMETER_VALUE");
+        assert!(changed.to_string().contains("Changing param values is not allowed"), "{changed}");
+        let long = t.log_param(&editor(), &id, &tag("big", &"x".repeat(6_001))).await.unwrap_err();
+        assert!(long.to_string().contains("more than 6000 characters"), "{long}");
+
+        t.set_run_tag(&editor(), &id, &tag(RUN_NAME_TAG, "renamed")).await.unwrap();
+        let info = t.update_run(&editor(), &id, Some(RunStatus::Finished), Some(2_000), None).await.unwrap();
+        assert_eq!((info.run_name.as_str(), info.status, info.end_time), ("renamed", RunStatus::Finished, Some(2_000)));
+        let run = t.run(&editor(), &id).await.unwrap();
+        assert_eq!(run.data.params, [tag("lr", "0.1")]);
+        assert!(run.data.tags.contains(&tag("team", "growth")));
+        t.delete_run_tag(&editor(), &id, "team").await.unwrap();
+        assert_eq!(t.delete_run_tag(&editor(), &id, "team").await.unwrap_err().kind(), ErrorKind::NotFound);
+
+        t.delete_run(&editor(), &id).await.unwrap();
+        assert_eq!(t.run(&editor(), &id).await.unwrap().info.lifecycle_stage, Lifecycle::Deleted);
+        assert!(t.log_param(&editor(), &id, &tag("x", "1")).await.unwrap_err().to_string().contains("deleted"));
+        t.restore_run(&editor(), &id).await.unwrap();
+        assert_eq!(t.run(&as_role(Role::Viewer), &id).await.unwrap().info.lifecycle_stage, Lifecycle::Active);
+        assert_eq!(t.run(&editor(), "not-a-run").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(t.update_run(&as_role(Role::Viewer), &id, None, None, None).await.unwrap_err().kind(), ErrorKind::Forbidden);
+
+        t.delete_experiment(&editor(), &exp).await.unwrap();
+        let in_deleted = NewRun { experiment_id: exp, ..Default::default() };
+        assert!(t.create_run(&editor(), &in_deleted).await.unwrap_err().to_string().contains("is deleted"));
     }
 }
