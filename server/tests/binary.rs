@@ -35,12 +35,17 @@ fn okrflow() -> Command {
 }
 
 fn run(args: &[&str]) -> Output {
-    let mut child = okrflow().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    run_command(okrflow().args(args), Duration::from_secs(30))
+}
+
+/// Runs `command` to its end with its output captured; kills it after `within`.
+fn run_command(command: &mut Command, within: Duration) -> Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + within;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("okrflow {args:?} did not exit");
+            panic!("{command:?} did not exit within {within:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -122,22 +127,7 @@ fn run_on_bucket(bucket: &okrflow_engine::storage::testing::TestBucket, vars: &[
     let dir = tempfile::tempdir().unwrap();
     let url = bucket.url.to_string();
     let args = ["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--storage-url", &url];
-    let mut child = okrflow()
-        .args(args)
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("okrflow over {url} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    run_command(okrflow().args(args).envs(vars.iter().map(|(k, v)| (k, v))), Duration::from_secs(60))
 }
 
 #[test]

@@ -49,15 +49,7 @@ pub async fn create(db: &Database, name: &str, tags: &[Tag], now_ms: i64) -> Res
         .execute(&mut *tx)
         .await?;
     for tag in tags {
-        sqlx::query(
-            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
-             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(id)
-        .bind(&tag.key)
-        .bind(&tag.value)
-        .execute(&mut *tx)
-        .await?;
+        upsert_tag(&mut tx, id, tag).await?;
     }
     tx.commit().await?;
     Ok(id)
@@ -224,8 +216,7 @@ pub async fn set_lifecycle(db: &Database, id: i64, stage: Lifecycle, now_ms: i64
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn set_tag(db: &Database, id: i64, tag: &Tag, now_ms: i64) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+async fn upsert_tag(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64, tag: &Tag) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
          ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
@@ -233,8 +224,14 @@ pub async fn set_tag(db: &Database, id: i64, tag: &Tag, now_ms: i64) -> Result<(
     .bind(id)
     .bind(&tag.key)
     .bind(&tag.value)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+pub async fn set_tag(db: &Database, id: i64, tag: &Tag, now_ms: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    upsert_tag(&mut tx, id, tag).await?;
     sqlx::query("UPDATE experiments SET last_update_time = $1 WHERE id = $2")
         .bind(now_ms)
         .bind(id)

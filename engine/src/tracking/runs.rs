@@ -9,7 +9,7 @@ use crate::db::Database;
 
 /// Whether `id` has a run id's shape (32 hex digits, MLflow's uuid4().hex); no other names a run.
 pub fn is_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+    crate::storage::is_id(id)
 }
 
 /// A run as it is written.
