@@ -169,7 +169,7 @@ impl Engine {
         );
         let accounts = Accounts::new(db.clone());
         let services = Services::new(db.clone(), components, checks);
-        let tracking = crate::tracking::Tracking::open(db.clone()).await?;
+        let tracking = crate::tracking::Tracking::open(db.clone()).await?.with_artifacts(storage.clone());
         let inner = Inner {
             data_dir: options.data_dir,
             db,

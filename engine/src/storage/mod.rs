@@ -199,6 +199,29 @@ impl std::fmt::Display for StorageUrl {
     }
 }
 
+/// An entry of a folder listing ([`Storage::list_at`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub is_dir: bool,
+    /// The size of a file.
+    pub bytes: Option<u64>,
+}
+
+/// A nested path as the store takes it: relative, `/`-separated, no empty, `.` or `..` part, no
+/// backslash or control character. Callers check their own rules first; this is the last guard
+/// that no key leaves the store's root.
+fn nested(key: &str) -> Result<&str, StorageError> {
+    let bad = key.is_empty()
+        || key.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.ends_with(".part"))
+        || key.contains('\\')
+        || key.chars().any(char::is_control);
+    if bad {
+        return Err(StorageError::Config(format!("'{key}' is not a path inside the store")));
+    }
+    Ok(key)
+}
+
 /// What a write stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stored {
@@ -422,6 +445,93 @@ impl Storage {
         match &self.inner.backend {
             Backend::Local(dir) => local::ids(dir),
             Backend::S3(bucket) => bucket.ids().await,
+        }
+    }
+
+    /// Streams `body` into the nested path `key` (`artifacts/1/<run>/artifacts/model.pkl`), as
+    /// [`Storage::write`] does for an id: within `limit`, nothing left on any failure or drop.
+    pub async fn write_at<S, B, E>(&self, key: &str, limit: u64, body: S) -> Result<Stored, WriteError>
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let key = nested(key).map_err(|e| WriteError::Disk(std::io::Error::other(e.to_string())))?;
+        match &self.inner.backend {
+            Backend::Local(dir) => {
+                let path = dir.join(key);
+                let (parent, name) = (path.parent().unwrap_or(dir), path.file_name().unwrap_or_default());
+                tokio::fs::create_dir_all(parent).await?;
+                let written = write_stream(parent, &name.to_string_lossy(), limit, body).await?;
+                Ok(Stored { bytes: written.bytes, sha256: written.sha256, head: written.head })
+            }
+            Backend::S3(bucket) => bucket.write(&self.inner.db, &self.inner.owner, key, limit, body).await,
+        }
+    }
+
+    /// Streams the object at the nested path `key`.
+    pub async fn read_at(&self, key: &str) -> Result<ByteStream, StorageError> {
+        let key = nested(key)?;
+        match &self.inner.backend {
+            Backend::Local(dir) if dir.join(key).is_dir() => Err(StorageError::Missing(key.to_string())),
+            Backend::Local(dir) => local::read(dir, key, None).await,
+            Backend::S3(bucket) => bucket.read(key, None).await,
+        }
+    }
+
+    /// What lies directly under the nested path `dir`: files with their sizes, and folders.
+    /// A path that holds nothing lists nothing.
+    pub async fn list_at(&self, dir: &str) -> Result<Vec<Listed>, StorageError> {
+        let dir = nested(dir)?;
+        let mut listed = Vec::new();
+        match &self.inner.backend {
+            Backend::Local(root) => {
+                let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return Ok(listed) };
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if name.ends_with(".part") && meta.is_file() {
+                        continue; // a write under way
+                    }
+                    listed.push(Listed { is_dir: meta.is_dir(), bytes: (!meta.is_dir()).then_some(meta.len()), name });
+                }
+            }
+            Backend::S3(bucket) => {
+                let (files, dirs) = bucket.list_dir(dir).await?;
+                listed.extend(files.into_iter().map(|(name, bytes)| Listed {
+                    name,
+                    is_dir: false,
+                    bytes: Some(bytes),
+                }));
+                listed.extend(dirs.into_iter().map(|name| Listed { name, is_dir: true, bytes: None }));
+            }
+        }
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listed)
+    }
+
+    /// Removes the object or the whole folder at the nested path `key`; nothing there is fine.
+    pub async fn delete_at(&self, key: &str) -> Result<(), StorageError> {
+        let key = nested(key)?;
+        match &self.inner.backend {
+            Backend::Local(dir) => {
+                let path = dir.join(key);
+                let removed = if path.is_dir() {
+                    tokio::fs::remove_dir_all(&path).await
+                } else {
+                    tokio::fs::remove_file(&path).await
+                };
+                match removed {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(StorageError::Io(format!("cannot remove '{}': {e}", path.display())))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Backend::S3(bucket) => {
+                bucket.delete(key).await?;
+                bucket.delete_tree(key).await
+            }
         }
     }
 

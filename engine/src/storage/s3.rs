@@ -97,8 +97,37 @@ impl Bucket {
         format!("{url} at {}", self.endpoint)
     }
 
+    /// The key of an id, or of a nested path (`a/b/c`, each part its own segment).
     fn key(&self, id: &str) -> Key {
-        self.prefix.clone().join(id)
+        id.split('/').fold(self.prefix.clone(), |key, part| key.join(part))
+    }
+
+    /// What lies directly under the nested path `dir`: (name, size) of objects, and the names of
+    /// the folders.
+    pub(super) async fn list_dir(&self, dir: &str) -> Result<(Vec<(String, u64)>, Vec<String>), StorageError> {
+        let listed = self.store.list_with_delimiter(Some(&self.key(dir))).await.map_err(|e| self.failed(dir, e))?;
+        let files = listed.objects.iter().filter_map(|o| Some((o.location.filename()?.to_string(), o.size))).collect();
+        let dirs = listed.common_prefixes.iter().filter_map(|p| p.filename().map(String::from)).collect();
+        Ok((files, dirs))
+    }
+
+    /// Removes every object under the nested path `dir`.
+    pub(super) async fn delete_tree(&self, dir: &str) -> Result<(), StorageError> {
+        let prefix = self.key(dir);
+        let keys: Vec<Key> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|o| o.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.failed(dir, e))?;
+        for key in keys {
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.failed(dir, e)),
+            }
+        }
+        Ok(())
     }
 
     /// Lists the prefix once: the bucket exists, the credentials are good, the endpoint answers.

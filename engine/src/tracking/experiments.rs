@@ -113,7 +113,7 @@ async fn with_tags(db: &Database, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<Ex
 
 /// `expr LIKE/ILIKE pattern` as each backend matches it: SQLite's LIKE ignores ASCII case, so
 /// a case-sensitive LIKE is a GLOB there.
-fn like<'q>(sql: &mut Sql<'q>, backend: Backend, expr: &str, op: Op, pattern: String) {
+pub(crate) fn like<'q>(sql: &mut Sql<'q>, backend: Backend, expr: &str, op: Op, pattern: String) {
     match (backend, op) {
         (Backend::Sqlite, Op::Like) => {
             let p = sql.arg(filter::like_to_glob(&pattern));

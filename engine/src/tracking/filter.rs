@@ -1,8 +1,9 @@
-//! MLflow's search filter for experiments: clauses joined by `AND`, each an identifier, an
-//! operator and a value: `name LIKE 'okr-%'`, `tags.team = 'growth'`,
-//! `creation_time > 1700000000000`. Keys with spaces or dots are quoted with backticks or
-//! double quotes (`tags.\`owner team\``). A filter that does not parse is refused with what was
-//! expected and where.
+//! MLflow's search filters: clauses joined by `AND`, each an identifier, an operator and a value.
+//! Experiments: `name LIKE 'okr-%'`, `tags.team = 'growth'`, `creation_time > 1700000000000`.
+//! Runs: `metrics.rmse < 0.5`, `params.model = 'forest'`, `tags.team IS NOT NULL`,
+//! `attributes.status = 'FINISHED'`, `run_id IN ('a', 'b')`, `start_time >= 17…`. Keys with
+//! spaces or dots are quoted with backticks or double quotes (`tags.\`owner team\``). A filter
+//! that does not parse is refused with what was expected and where.
 
 /// What a clause compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,6 +12,80 @@ pub enum Field {
     Tag(String),
     CreationTime,
     LastUpdateTime,
+    // Runs.
+    Metric(String),
+    Param(String),
+    Attribute(RunAttribute),
+    /// A model's attribute (registered models, versions, logged models), checked by the caller.
+    Named(String),
+}
+
+/// A run's own columns as a filter or an order names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunAttribute {
+    RunId,
+    RunName,
+    Status,
+    UserId,
+    ArtifactUri,
+    StartTime,
+    EndTime,
+    ExperimentId,
+}
+
+impl RunAttribute {
+    pub fn named(name: &str) -> Option<RunAttribute> {
+        Some(match name {
+            "run_id" | "run_uuid" => RunAttribute::RunId,
+            "run_name" | "run name" => RunAttribute::RunName,
+            "status" => RunAttribute::Status,
+            "user_id" => RunAttribute::UserId,
+            "artifact_uri" => RunAttribute::ArtifactUri,
+            "start_time" | "created" => RunAttribute::StartTime,
+            "end_time" => RunAttribute::EndTime,
+            "experiment_id" => RunAttribute::ExperimentId,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunAttribute::RunId => "run_id",
+            RunAttribute::RunName => "run_name",
+            RunAttribute::Status => "status",
+            RunAttribute::UserId => "user_id",
+            RunAttribute::ArtifactUri => "artifact_uri",
+            RunAttribute::StartTime => "start_time",
+            RunAttribute::EndTime => "end_time",
+            RunAttribute::ExperimentId => "experiment_id",
+        }
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            RunAttribute::RunId => "r.id",
+            RunAttribute::RunName => "r.name",
+            RunAttribute::Status => "r.status",
+            RunAttribute::UserId => "r.user_id",
+            RunAttribute::ArtifactUri => "r.artifact_uri",
+            RunAttribute::StartTime => "r.start_time",
+            RunAttribute::EndTime => "r.end_time",
+            RunAttribute::ExperimentId => "r.experiment_id",
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, RunAttribute::StartTime | RunAttribute::EndTime)
+    }
+}
+
+/// What is searched: the filter's fields differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Experiments,
+    Runs,
+    /// Registered models, model versions and logged models: attributes, `tags.`, `params.`.
+    Models,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +98,10 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    In,
+    NotIn,
+    IsNull,
+    IsNotNull,
 }
 
 impl Op {
@@ -36,17 +115,25 @@ impl Op {
             Op::Le => "<=",
             Op::Gt => ">",
             Op::Ge => ">=",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+            Op::IsNull => "IS NULL",
+            Op::IsNotNull => "IS NOT NULL",
         }
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Text(String),
     Int(i64),
+    Number(f64),
+    List(Vec<String>),
+    /// `IS NULL` and `IS NOT NULL` compare with nothing.
+    Nothing,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Clause {
     pub field: Field,
     pub op: Op,
@@ -55,7 +142,12 @@ pub struct Clause {
 
 /// Parses an experiment filter; an empty one is no clause.
 pub fn parse(filter: &str) -> Result<Vec<Clause>, String> {
-    let mut p = Parser { s: filter, at: 0 };
+    parse_for(Subject::Experiments, filter)
+}
+
+/// Parses a filter of `subject`; an empty one is no clause.
+pub fn parse_for(subject: Subject, filter: &str) -> Result<Vec<Clause>, String> {
+    let mut p = Parser { s: filter, at: 0, subject };
     let mut clauses = Vec::new();
     p.skip_space();
     if p.done() {
@@ -77,6 +169,7 @@ pub fn parse(filter: &str) -> Result<Vec<Clause>, String> {
 struct Parser<'a> {
     s: &'a str,
     at: usize,
+    subject: Subject,
 }
 
 impl Parser<'_> {
@@ -127,7 +220,101 @@ impl Parser<'_> {
         Ok(Some(text))
     }
 
+    /// A key after an entity prefix (`metrics.`): the rest of the word, or a quoted key.
+    fn key_after(&mut self, word: &str, prefix: &str) -> Result<String, String> {
+        let key = &word[prefix.len()..];
+        if !key.is_empty() {
+            return Ok(key.to_string());
+        }
+        match self.quoted()? {
+            Some(key) if !key.is_empty() => Ok(key),
+            _ => Err(self.expected(&format!("a key after '{prefix}'"))),
+        }
+    }
+
+    fn run_field(&mut self) -> Result<Field, String> {
+        self.skip_space();
+        // A whole quoted identifier (`"run name"`) is an attribute.
+        if let Some(name) = self.quoted()? {
+            return RunAttribute::named(&name.to_ascii_lowercase())
+                .map(Field::Attribute)
+                .ok_or_else(|| format!("invalid filter: unknown attribute '{name}'"));
+        }
+        let word = self.word().to_string();
+        let lower = word.to_ascii_lowercase();
+        let prefixed = |prefixes: &[&'static str]| prefixes.iter().copied().find(|p| lower.starts_with(p));
+        if let Some(prefix) = prefixed(&["metrics.", "metric."]) {
+            return Ok(Field::Metric(self.key_after(&word, prefix)?));
+        }
+        if let Some(prefix) = prefixed(&["parameters.", "parameter.", "params.", "param."]) {
+            return Ok(Field::Param(self.key_after(&word, prefix)?));
+        }
+        if let Some(prefix) = prefixed(&["tags.", "tag."]) {
+            return Ok(Field::Tag(self.key_after(&word, prefix)?));
+        }
+        let name = match prefixed(&["attributes.", "attribute.", "attr.", "run."]) {
+            Some(prefix) => self.key_after(&word, prefix)?.to_ascii_lowercase(),
+            None if lower.is_empty() => {
+                return Err(self.expected("metrics.<key>, params.<key>, tags.<key> or an attribute"))
+            }
+            None => lower,
+        };
+        RunAttribute::named(&name).map(Field::Attribute).ok_or_else(|| {
+            format!(
+                "invalid filter: unknown field '{name}'; runs are filtered by metrics.<key>, params.<key>, tags.<key> \
+                 or the attributes run_id, run_name, status, user_id, artifact_uri, start_time, end_time"
+            )
+        })
+    }
+
+    fn model_field(&mut self) -> Result<Field, String> {
+        let word = self.word().to_string();
+        let lower = word.to_ascii_lowercase();
+        let prefixed = |prefixes: &[&'static str]| prefixes.iter().copied().find(|p| lower.starts_with(p));
+        if let Some(prefix) = prefixed(&["tags.", "tag."]) {
+            return Ok(Field::Tag(self.key_after(&word, prefix)?));
+        }
+        if let Some(prefix) = prefixed(&["params.", "param."]) {
+            return Ok(Field::Param(self.key_after(&word, prefix)?));
+        }
+        let name = match prefixed(&["attributes.", "attribute.", "attr."]) {
+            Some(prefix) => self.key_after(&word, prefix)?.to_ascii_lowercase(),
+            None if lower.is_empty() => return Err(self.expected("an attribute, tags.<key> or params.<key>")),
+            None => lower,
+        };
+        Ok(Field::Named(name))
+    }
+
+    /// A model clause's value: a quoted string, a bare whole number (`version_number = 2`), or
+    /// a list for IN.
+    fn model_clause(&mut self, field: Field, op: Op) -> Result<Clause, String> {
+        let value = match op {
+            Op::In | Op::NotIn => Value::List(self.list()?),
+            Op::Eq | Op::Ne | Op::Like | Op::ILike => match self.quoted()? {
+                Some(text) => Value::Text(text),
+                None => match self.whole() {
+                    Ok(n) => Value::Text(n.to_string()),
+                    Err(_) => return Err(self.expected("a quoted string or a whole number")),
+                },
+            },
+            Op::IsNull | Op::IsNotNull => Value::Nothing,
+            _ => {
+                return Err(format!(
+                    "invalid filter: {} compares with =, !=, LIKE, ILIKE, IN or NOT IN",
+                    describe(&field)
+                ))
+            }
+        };
+        Ok(Clause { field, op, value })
+    }
+
     fn field(&mut self) -> Result<Field, String> {
+        if self.subject == Subject::Runs {
+            return self.run_field();
+        }
+        if self.subject == Subject::Models {
+            return self.model_field();
+        }
         let word = self.word().to_string();
         let lower = word.to_ascii_lowercase();
         let tag_prefix = ["tags.", "tag."].into_iter().find(|p| lower.starts_with(p));
@@ -165,19 +352,146 @@ impl Parser<'_> {
             }
         }
         let save = self.at;
-        match self.word().to_ascii_uppercase().as_str() {
+        let word = self.word().to_ascii_uppercase();
+        let runs = self.subject != Subject::Experiments;
+        match word.as_str() {
             "LIKE" => Ok(Op::Like),
             "ILIKE" => Ok(Op::ILike),
+            "IN" if runs => Ok(Op::In),
+            "NOT" if runs && self.word().eq_ignore_ascii_case("IN") => Ok(Op::NotIn),
+            "IS" if runs => {
+                let not = self.word().to_ascii_uppercase();
+                let null = if not == "NOT" { self.word().to_ascii_uppercase() } else { not.clone() };
+                match (not.as_str(), null.as_str()) {
+                    ("NOT", "NULL") => Ok(Op::IsNotNull),
+                    ("NULL", "NULL") => Ok(Op::IsNull),
+                    _ => Err(self.expected("NULL or NOT NULL after IS")),
+                }
+            }
             _ => {
                 self.at = save;
-                Err(self.expected("an operator (=, !=, LIKE, ILIKE, <, <=, >, >=)"))
+                Err(self.expected(if runs {
+                    "an operator (=, !=, LIKE, ILIKE, <, <=, >, >=, IN, NOT IN, IS NULL, IS NOT NULL)"
+                } else {
+                    "an operator (=, !=, LIKE, ILIKE, <, <=, >, >=)"
+                }))
             }
+        }
+    }
+
+    /// `('a', 'b', …)` for IN.
+    fn list(&mut self) -> Result<Vec<String>, String> {
+        self.skip_space();
+        if !self.rest().starts_with('(') {
+            return Err(self.expected("a parenthesised list of quoted strings after IN"));
+        }
+        self.at += 1;
+        let mut items = Vec::new();
+        loop {
+            match self.quoted()? {
+                Some(item) => items.push(item),
+                None => return Err(self.expected("a quoted string in the IN list")),
+            }
+            self.skip_space();
+            match self.rest().chars().next() {
+                Some(',') => self.at += 1,
+                Some(')') => {
+                    self.at += 1;
+                    return Ok(items);
+                }
+                _ => return Err(self.expected("',' or ')' in the IN list")),
+            }
+        }
+    }
+
+    /// A number as MLflow's metric comparisons take it: `0.5`, `-3`, `1e-4`.
+    fn number(&mut self) -> Result<f64, String> {
+        self.skip_space();
+        let len = self
+            .rest()
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+            .unwrap_or(self.rest().len());
+        match self.rest()[..len].parse::<f64>() {
+            Ok(n) if len > 0 && n.is_finite() => {
+                self.at += len;
+                Ok(n)
+            }
+            _ => Err(self.expected("a number")),
+        }
+    }
+
+    fn run_clause(&mut self, field: Field, op: Op) -> Result<Clause, String> {
+        let what = describe(&field);
+        let text_ops = matches!(op, Op::Eq | Op::Ne | Op::Like | Op::ILike);
+        let value = match &field {
+            Field::Metric(_) => {
+                if !matches!(op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) {
+                    return Err(format!("invalid filter: {what} compares with =, !=, <, <=, > or >="));
+                }
+                Value::Number(self.number()?)
+            }
+            Field::Param(_) | Field::Tag(_) => match op {
+                Op::IsNull | Op::IsNotNull => Value::Nothing,
+                _ if text_ops => self.text()?,
+                _ => {
+                    return Err(format!(
+                        "invalid filter: {what} compares with =, !=, LIKE, ILIKE, IS NULL or IS NOT NULL"
+                    ))
+                }
+            },
+            Field::Attribute(a) if a.is_time() => {
+                if matches!(op, Op::Like | Op::ILike | Op::In | Op::NotIn) {
+                    return Err(format!("invalid filter: {what} compares with =, !=, <, <=, >, >= or IS NULL"));
+                }
+                match op {
+                    Op::IsNull | Op::IsNotNull => Value::Nothing,
+                    _ => Value::Int(self.whole()?),
+                }
+            }
+            Field::Attribute(RunAttribute::ExperimentId) => {
+                return Err("invalid filter: runs are chosen by experiment_ids, not by a filter on experiment_id".into())
+            }
+            Field::Attribute(_) => match op {
+                Op::In | Op::NotIn => Value::List(self.list()?),
+                _ if text_ops => self.text()?,
+                _ => return Err(format!("invalid filter: {what} compares with =, !=, LIKE, ILIKE, IN or NOT IN")),
+            },
+            _ => return Err(format!("invalid filter: {what} is not a run field")),
+        };
+        Ok(Clause { field, op, value })
+    }
+
+    fn text(&mut self) -> Result<Value, String> {
+        match self.quoted()? {
+            Some(text) => Ok(Value::Text(text)),
+            None => Err(self.expected("a quoted string")),
+        }
+    }
+
+    fn whole(&mut self) -> Result<i64, String> {
+        self.skip_space();
+        let digits = self.rest().find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(self.rest().len());
+        match self.rest()[..digits].parse::<i64>() {
+            Ok(n) => {
+                self.at += digits;
+                Ok(n)
+            }
+            Err(_) => Err(self.expected("a whole number of milliseconds")),
         }
     }
 
     fn clause(&mut self) -> Result<Clause, String> {
         let field = self.field()?;
         let op = self.op()?;
+        if self.subject == Subject::Runs {
+            return self.run_clause(field, op);
+        }
+        if self.subject == Subject::Models {
+            return self.model_clause(field, op);
+        }
+        if matches!(op, Op::In | Op::NotIn | Op::IsNull | Op::IsNotNull) {
+            return Err(self.expected("an operator (=, !=, LIKE, ILIKE, <, <=, >, >=)"));
+        }
         let value = match &field {
             Field::Name | Field::Tag(_) => {
                 if !matches!(op, Op::Eq | Op::Ne | Op::Like | Op::ILike) {
@@ -192,20 +506,29 @@ impl Parser<'_> {
                 if matches!(op, Op::Like | Op::ILike) {
                     return Err(format!("invalid filter: {} compares with =, !=, <, <=, > or >=", describe(&field)));
                 }
-                self.skip_space();
-                let digits = self.rest().find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(self.rest().len());
-                let number = &self.rest()[..digits];
-                match number.parse::<i64>() {
-                    Ok(n) => {
-                        self.at += digits;
-                        Value::Int(n)
-                    }
-                    Err(_) => return Err(self.expected("a whole number of milliseconds")),
-                }
+                Value::Int(self.whole()?)
             }
+            _ => return Err(format!("invalid filter: {} is not an experiment field", describe(&field))),
         };
         Ok(Clause { field, op, value })
     }
+}
+
+/// One `order_by` entry of a run search: `metrics.rmse DESC`, `params.\`learning rate\``,
+/// `attributes.start_time ASC`; the field and whether it ascends (the default).
+pub fn run_order(entry: &str) -> Result<(Field, bool), String> {
+    let mut p = Parser { s: entry, at: 0, subject: Subject::Runs };
+    let field = p.run_field().map_err(|e| e.replacen("invalid filter", &format!("invalid order_by '{entry}'"), 1))?;
+    let ascending = match p.word().to_ascii_uppercase().as_str() {
+        "" | "ASC" => true,
+        "DESC" => false,
+        other => return Err(format!("invalid order_by '{entry}': expected ASC or DESC, got '{other}'")),
+    };
+    p.skip_space();
+    if !p.done() {
+        return Err(format!("invalid order_by '{entry}': unexpected '{}'", p.rest()));
+    }
+    Ok((field, ascending))
 }
 
 fn describe(field: &Field) -> String {
@@ -214,6 +537,10 @@ fn describe(field: &Field) -> String {
         Field::Tag(key) => format!("tags.{key}"),
         Field::CreationTime => "creation_time".into(),
         Field::LastUpdateTime => "last_update_time".into(),
+        Field::Metric(key) => format!("metrics.{key}"),
+        Field::Param(key) => format!("params.{key}"),
+        Field::Attribute(a) => a.name().into(),
+        Field::Named(name) => name.clone(),
     }
 }
 

@@ -3,12 +3,15 @@
 //! write), validates at MLflow's limits and writes its own audit record for a change.
 
 use super::experiments::{self, DEFAULT_ID};
-use super::runs;
+use super::filter::Subject;
+use super::tokens::Signer;
 use super::{
-    filter, Experiment, ExperimentPage, ExperimentQuery, Lifecycle, NewRun, Run, RunInfo, RunStatus, Tag,
-    DEFAULT_SEARCH_RESULTS, MAX_EXPERIMENT_NAME, MAX_EXPERIMENT_TAG_VALUE, MAX_KEY, MAX_PARAM_VALUE, MAX_RUN_TAG_VALUE,
-    MAX_SEARCH_RESULTS, RUN_NAME_TAG,
+    filter, Experiment, ExperimentPage, ExperimentQuery, Lifecycle, Metric, MetricPage, NewRun, Run, RunInfo, RunPage,
+    RunQuery, RunStatus, Tag, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS,
+    MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_EXPERIMENT_NAME, MAX_EXPERIMENT_TAG_VALUE, MAX_KEY, MAX_PARAM_VALUE,
+    MAX_RUN_TAG_VALUE, MAX_SEARCH_RESULTS, RUN_NAME_TAG,
 };
+use super::{metrics, runs};
 use crate::accounts::audit::Outcome;
 use crate::accounts::{self, Role};
 use crate::actor::{Actor, Denied};
@@ -28,6 +31,9 @@ pub enum TrackingError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// The artifact store failed (or is missing), with the kind its error has.
+    #[error("the artifact store failed: {0}")]
+    Store(String, ErrorKind),
 }
 
 impl Failure for TrackingError {
@@ -38,6 +44,7 @@ impl Failure for TrackingError {
             TrackingError::AlreadyExists(_) | TrackingError::Invalid(_) => ErrorKind::Invalid,
             TrackingError::Db(e) => crate::db::error_kind(e),
             TrackingError::Denied(d) => d.kind(),
+            TrackingError::Store(_, kind) => *kind,
         }
     }
 }
@@ -50,7 +57,7 @@ impl TrackingError {
             TrackingError::NotFound(_) => "RESOURCE_DOES_NOT_EXIST",
             TrackingError::AlreadyExists(_) => "RESOURCE_ALREADY_EXISTS",
             TrackingError::Invalid(_) => "INVALID_PARAMETER_VALUE",
-            TrackingError::Db(_) => match self.kind() {
+            TrackingError::Db(_) | TrackingError::Store(..) => match self.kind() {
                 ErrorKind::Unavailable => "TEMPORARILY_UNAVAILABLE",
                 _ => "INTERNAL_ERROR",
             },
@@ -65,6 +72,9 @@ impl TrackingError {
 #[derive(Clone)]
 pub struct Tracking {
     db: Database,
+    tokens: Signer,
+    /// Where artifacts are kept; none in tests that need no artifacts.
+    storage: Option<crate::storage::Storage>,
 }
 
 fn no_experiment(id: &str) -> TrackingError {
@@ -96,11 +106,27 @@ fn check_tag(tag: &Tag) -> Result<(), TrackingError> {
     check_pair("experiment tag", tag, MAX_EXPERIMENT_TAG_VALUE)
 }
 
-/// A key (1 to [`MAX_KEY`] characters, no control characters) and a value within `max`.
-fn check_pair(what: &str, tag: &Tag, max: usize) -> Result<(), TrackingError> {
-    if tag.key.is_empty() || tag.key.chars().count() > MAX_KEY || tag.key.chars().any(char::is_control) {
+/// A key as MLflow takes it: 1 to [`MAX_KEY`] characters of letters, digits, `_ - . : /` and
+/// spaces, read as a relative path that stays as it is (no empty, `.` or `..` part).
+fn key_ok(key: &str) -> bool {
+    !key.is_empty()
+        && key.chars().count() <= MAX_KEY
+        && key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/'))
+        && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// A key ([`key_ok`]) and a value within `max`.
+pub(super) fn check_pair(what: &str, tag: &Tag, max: usize) -> Result<(), TrackingError> {
+    if !key_ok(&tag.key) {
+        let why = if tag.key.chars().count() > MAX_KEY {
+            format!("exceeds the maximum length of {MAX_KEY} characters")
+        } else {
+            "is not valid: keys are 1 to 250 letters, digits, '_', '-', '.', ' ', ':' or '/', and no part of a \
+             '/'-separated key may be empty, '.' or '..'"
+                .to_string()
+        };
         return Err(TrackingError::Invalid(format!(
-            "{what} keys are 1 to {MAX_KEY} characters without control characters; got '{}'",
+            "Invalid {what} key '{}': it {why}",
             crate::accounts::audit::bounded(&tag.key, 40)
         )));
     }
@@ -114,6 +140,24 @@ fn check_pair(what: &str, tag: &Tag, max: usize) -> Result<(), TrackingError> {
         return Err(TrackingError::Invalid(format!("the value of {what} '{}' holds a NUL", tag.key)));
     }
     Ok(())
+}
+
+/// Run params and tags as MLflow 3 keeps them: the key checked ([`check_pair`]), a value over
+/// `max` characters cut to `max` (MLflow's server truncates these two rather than refusing, and
+/// clients rely on it), with a warning in the log.
+fn fitted(what: &str, pairs: &[Tag], max: usize) -> Result<Vec<Tag>, TrackingError> {
+    pairs
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if p.value.chars().count() > max {
+                tracing::warn!(key = %p.key, chars = p.value.chars().count(), "a {what} value is truncated to {max} characters, as MLflow does");
+                p.value = p.value.chars().take(max).collect();
+            }
+            check_pair(what, &p, max)?;
+            Ok(p)
+        })
+        .collect()
 }
 
 /// A duplicate name, told apart from other failures of an insert or update.
@@ -162,23 +206,50 @@ fn order_of(order_by: &[String]) -> Result<Vec<(&'static str, bool)>, TrackingEr
     Ok(order)
 }
 
-/// Page tokens are the offset of the next page; opaque to clients.
-fn offset_of(token: Option<&str>) -> Result<i64, TrackingError> {
-    match token.filter(|t| !t.is_empty()) {
-        None => Ok(0),
-        Some(t) => t
-            .strip_prefix("o")
-            .and_then(|n| n.parse::<i64>().ok())
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| TrackingError::Invalid("invalid page_token: use the next_page_token of a search".into())),
+pub(super) fn check_limit(max_results: Option<i64>, default: i64) -> Result<i64, TrackingError> {
+    let limit = max_results.unwrap_or(default);
+    if !(1..=MAX_SEARCH_RESULTS).contains(&limit) {
+        return Err(TrackingError::Invalid(format!(
+            "max_results must be between 1 and {MAX_SEARCH_RESULTS}; got {limit}"
+        )));
     }
+    Ok(limit)
+}
+
+/// A metric point as a caller sent it: a key within MLflow's limits and a timestamp from 0.
+fn check_metric(m: &Metric) -> Result<(), TrackingError> {
+    check_pair("metric", &Tag { key: m.key.clone(), value: String::new() }, 0)?;
+    if m.timestamp < 0 {
+        return Err(TrackingError::Invalid(format!(
+            "the timestamp of metric '{}' must be 0 or more (epoch ms); got {}",
+            m.key, m.timestamp
+        )));
+    }
+    Ok(())
 }
 
 impl Tracking {
     /// The capability over `db`, making the Default experiment if it is missing.
     pub async fn open(db: Database) -> Result<Tracking, TrackingError> {
         experiments::ensure_default(&db, crate::now_ms()).await?;
-        Ok(Tracking { db })
+        let tokens = Signer::open(&db).await?;
+        Ok(Tracking { db, tokens, storage: None })
+    }
+
+    /// The same capability, keeping artifacts in `storage`.
+    pub fn with_artifacts(self, storage: crate::storage::Storage) -> Tracking {
+        Tracking { storage: Some(storage), ..self }
+    }
+
+    /// The offset a page token of search `scope` carries (0 without one).
+    fn offset_of(&self, scope: &str, token: Option<&str>) -> Result<i64, TrackingError> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(0) };
+        let payload = self.tokens.check(scope, token).map_err(TrackingError::Invalid)?;
+        payload
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| TrackingError::Invalid("invalid page_token".into()))
     }
 
     async fn audit(&self, actor: &Actor, action: &str, target: &str, detail: &str) {
@@ -236,17 +307,14 @@ impl Tracking {
         q: &ExperimentQuery,
     ) -> Result<ExperimentPage, TrackingError> {
         actor.require(Role::Viewer)?;
-        let limit = q.max_results.unwrap_or(DEFAULT_SEARCH_RESULTS);
-        if !(1..=MAX_SEARCH_RESULTS).contains(&limit) {
-            return Err(TrackingError::Invalid(format!(
-                "max_results must be between 1 and {MAX_SEARCH_RESULTS}; got {limit}"
-            )));
-        }
+        let limit = check_limit(q.max_results, DEFAULT_SEARCH_RESULTS)?;
         let clauses = filter::parse(q.filter.as_deref().unwrap_or("")).map_err(TrackingError::Invalid)?;
         let order = order_of(&q.order_by)?;
-        let offset = offset_of(q.page_token.as_deref())?;
+        let scope = format!("experiments|{:?}|{:?}|{:?}", q.view_type, q.filter.as_deref().unwrap_or(""), q.order_by);
+        let offset = self.offset_of(&scope, q.page_token.as_deref())?;
         let (experiments, more) = experiments::search(&self.db, q, &clauses, &order, offset).await?;
-        Ok(ExperimentPage { experiments, next_page_token: more.then(|| format!("o{}", offset + limit)) })
+        let next_page_token = more.then(|| self.tokens.sign(&scope, &(offset + limit).to_string()));
+        Ok(ExperimentPage { experiments, next_page_token })
     }
 
     pub async fn rename_experiment(&self, actor: &Actor, id: &str, new_name: &str) -> Result<(), TrackingError> {
@@ -340,8 +408,8 @@ impl Tracking {
                 experiment.experiment_id, experiment.name
             )));
         }
-        new.tags.iter().try_for_each(|t| check_pair("run tag", t, MAX_RUN_TAG_VALUE))?;
-        let tagged = new.tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.as_str());
+        let tags = fitted("run tag", &new.tags, MAX_RUN_TAG_VALUE)?;
+        let tagged = tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.as_str());
         let given = new.run_name.as_deref().filter(|n| !n.is_empty());
         if let (Some(given), Some(tagged)) = (given, tagged) {
             if given != tagged {
@@ -370,7 +438,7 @@ impl Tracking {
             user_id: &user,
             start_time,
             artifact_uri: &artifact_uri,
-            tags: &new.tags,
+            tags: &tags,
         };
         runs::insert(&self.db, &insert).await?;
         let target = format!("run {id} '{name}' in experiment {}", experiment.experiment_id);
@@ -429,7 +497,7 @@ impl Tracking {
     /// Logs a param. Params do not change: the same value again is fine, another is refused.
     pub async fn log_param(&self, actor: &Actor, id: &str, param: &Tag) -> Result<(), TrackingError> {
         actor.require(Role::Editor)?;
-        check_pair("param", param, MAX_PARAM_VALUE)?;
+        let param = &fitted("param", std::slice::from_ref(param), MAX_PARAM_VALUE)?[0];
         self.active_run(id).await?;
         match runs::param(&self.db, id, &param.key).await? {
             Some(old) if old == param.value => return Ok(()),
@@ -449,7 +517,7 @@ impl Tracking {
 
     pub async fn set_run_tag(&self, actor: &Actor, id: &str, tag: &Tag) -> Result<(), TrackingError> {
         actor.require(Role::Editor)?;
-        check_pair("run tag", tag, MAX_RUN_TAG_VALUE)?;
+        let tag = &fitted("run tag", std::slice::from_ref(tag), MAX_RUN_TAG_VALUE)?[0];
         self.active_run(id).await?;
         runs::set_tag(&self.db, id, tag).await?;
         self.audit(actor, "run.set_tag", &format!("run {id}"), &tag.key).await;
@@ -468,7 +536,186 @@ impl Tracking {
         self.audit(actor, "run.delete_tag", &format!("run {id}"), key).await;
         Ok(())
     }
+
+    /// Logs one metric point (MLflow's `log-metric`): a batch of one.
+    pub async fn log_metric(&self, actor: &Actor, id: &str, metric: &Metric) -> Result<(), TrackingError> {
+        self.log_batch(actor, id, std::slice::from_ref(metric), &[], &[]).await
+    }
+
+    /// Logs metrics, params and tags in one transaction at MLflow's limits (1000 metrics, 100
+    /// params, 100 tags, 1000 in all): everything is checked first, and a refused or failed batch
+    /// writes nothing. Params keep their first value; the same value again is fine. One audit
+    /// record for the batch.
+    pub async fn log_batch(
+        &self,
+        actor: &Actor,
+        id: &str,
+        metrics: &[Metric],
+        params: &[Tag],
+        tags: &[Tag],
+    ) -> Result<(), TrackingError> {
+        actor.require(Role::Editor)?;
+        for (what, n, max) in [
+            ("metrics", metrics.len(), MAX_BATCH_METRICS),
+            ("params", params.len(), MAX_BATCH_PARAMS),
+            ("tags", tags.len(), MAX_BATCH_TAGS),
+        ] {
+            if n > max {
+                return Err(TrackingError::Invalid(format!(
+                    "A batch logging request can contain at most {max} {what}. Got {n} {what}. Please split up {what} across multiple requests and try again."
+                )));
+            }
+        }
+        let total = metrics.len() + params.len() + tags.len();
+        if total > MAX_BATCH_ENTITIES {
+            return Err(TrackingError::Invalid(format!(
+                "A batch logging request can contain at most {MAX_BATCH_ENTITIES} metrics, params and tags in all. Got {total}."
+            )));
+        }
+        metrics.iter().try_for_each(check_metric)?;
+        let params = fitted("param", params, MAX_PARAM_VALUE)?;
+        let tags = fitted("run tag", tags, MAX_RUN_TAG_VALUE)?;
+        let (params, tags) = (params.as_slice(), tags.as_slice());
+        let mut seen = std::collections::HashMap::new();
+        for p in params {
+            if seen.insert(p.key.as_str(), p.value.as_str()).is_some() {
+                return Err(TrackingError::Invalid(format!(
+                    "Duplicate parameter keys have been submitted: ['{}']. Please ensure the request contains only one param value per param key.",
+                    p.key
+                )));
+            }
+        }
+        self.active_run(id).await?;
+        let keys: Vec<&str> = seen.keys().copied().collect();
+        for old in runs::params_among(&self.db, id, &keys).await? {
+            let new = seen.get(old.key.as_str()).copied().unwrap_or_default();
+            if new != old.value {
+                return Err(TrackingError::Invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' \
+                     for run ID='{id}'. Attempted logging new value '{new}'.",
+                    old.key, old.value
+                )));
+            }
+        }
+        runs::log_batch(&self.db, id, metrics, params, tags).await?;
+        if total > 0 {
+            let detail = format!("{} metrics, {} params, {} tags", metrics.len(), params.len(), tags.len());
+            self.audit(actor, "run.log_batch", &format!("run {id}"), &detail).await;
+        }
+        Ok(())
+    }
+
+    /// A page of one metric's history in step order (MLflow's `get-history`; 25,000 points by
+    /// default, up to [`MAX_SEARCH_RESULTS`]). An unknown key is an empty history.
+    pub async fn metric_history(
+        &self,
+        actor: &Actor,
+        id: &str,
+        key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<MetricPage, TrackingError> {
+        actor.require(Role::Viewer)?;
+        let limit = check_limit(max_results, DEFAULT_HISTORY_RESULTS)?;
+        // An unknown run has no history (MLflow answers it empty too).
+        let scope = format!("history|{id}|{key}");
+        let after = match page_token.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => {
+                let payload = self.tokens.check(&scope, token).map_err(TrackingError::Invalid)?;
+                Some(
+                    metrics::After::decode(&payload)
+                        .ok_or_else(|| TrackingError::Invalid("invalid page_token".into()))?,
+                )
+            }
+        };
+        let (points, more) = if runs::is_id(id) {
+            metrics::history(&self.db, id, key, after, limit).await?
+        } else {
+            (Vec::new(), false)
+        };
+        let next_page_token = match (more, points.last()) {
+            (true, Some(last)) => Some(self.tokens.sign(&scope, &metrics::After::of(last).encode())),
+            _ => None,
+        };
+        Ok(MetricPage { metrics: points, next_page_token })
+    }
+
+    /// One metric of several runs for a chart (MLflow's `get-history-bulk-interval`): at most
+    /// about `max_results` points per run (320 by default), sampled by the database over evenly
+    /// spaced steps, each point carrying its run id. At most 100 runs.
+    pub async fn metric_history_sampled(
+        &self,
+        actor: &Actor,
+        run_ids: &[String],
+        key: &str,
+        steps: (Option<i64>, Option<i64>),
+        max_results: Option<i64>,
+    ) -> Result<Vec<Metric>, TrackingError> {
+        actor.require(Role::Viewer)?;
+        if run_ids.is_empty() || run_ids.len() > 100 {
+            return Err(TrackingError::Invalid(format!("run_ids must name 1 to 100 runs; got {}", run_ids.len())));
+        }
+        if key.is_empty() {
+            return Err(TrackingError::Invalid("metric_key must be given".into()));
+        }
+        let points = max_results.unwrap_or(320);
+        if !(1..=10_000).contains(&points) {
+            return Err(TrackingError::Invalid(format!("max_results must be between 1 and 10000; got {points}")));
+        }
+        if let (Some(a), Some(b)) = steps {
+            if a > b {
+                return Err(TrackingError::Invalid(format!("start_step {a} is after end_step {b}")));
+            }
+        }
+        let mut out = Vec::new();
+        for id in run_ids {
+            self.existing_run(id).await?;
+            for mut m in metrics::sampled(&self.db, id, key, steps, points).await? {
+                m.run_id = Some(id.clone());
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs of some experiments (MLflow's `runs/search`): the filter grammar of
+    /// [`filter::parse_for`], `order_by` on metrics, params, tags and attributes (then newest
+    /// first), pages of up to 50,000 with tokens signed for this very query.
+    pub async fn search_runs(&self, actor: &Actor, q: &RunQuery) -> Result<RunPage, TrackingError> {
+        actor.require(Role::Viewer)?;
+        let limit = check_limit(q.max_results, DEFAULT_SEARCH_RESULTS)?;
+        let mut experiments = Vec::with_capacity(q.experiment_ids.len());
+        for id in &q.experiment_ids {
+            let n = id.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                TrackingError::Invalid(format!(
+                    "experiment_ids holds '{}', which is not an experiment id",
+                    crate::accounts::audit::bounded(id, 40)
+                ))
+            })?;
+            experiments.push(n);
+        }
+        experiments.sort_unstable();
+        experiments.dedup();
+        let filter_text = q.filter.as_deref().unwrap_or("");
+        let clauses = filter::parse_for(Subject::Runs, filter_text).map_err(TrackingError::Invalid)?;
+        let order = q
+            .order_by
+            .iter()
+            .map(|o| filter::run_order(o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(TrackingError::Invalid)?;
+        let scope = format!("runs|{experiments:?}|{:?}|{filter_text:?}|{:?}", q.view_type, q.order_by);
+        let offset = self.offset_of(&scope, q.page_token.as_deref())?;
+        let (runs, more) = runs::search(&self.db, &experiments, q.view_type, &clauses, &order, offset, limit).await?;
+        let next_page_token = more.then(|| self.tokens.sign(&scope, &(offset + limit).to_string()));
+        Ok(RunPage { runs, next_page_token })
+    }
 }
+
+mod artifacts;
+mod models;
+pub use artifacts::ArtifactEntry;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
-//! Tracking: MLflow-compatible experiment tracking. This part owns experiments (names unique,
-//! tags, rename, soft delete and restore; `0`/`Default` always exists); runs, metrics, artifacts
-//! and the registry come next. The plain types compile for the browser; with `runtime`, the
-//! store (`experiments.rs`), the search filter (`filter.rs`) and the [`Tracking`] handle.
+//! Tracking: MLflow-compatible experiment tracking: experiments (names unique, tags, rename, soft
+//! delete and restore; `0`/`Default` always exists), runs with params, tags and metrics, run
+//! search; artifacts and the registry come next. The plain types compile for the browser; with
+//! `runtime`, the stores (`experiments.rs`, `runs.rs`, `metrics.rs`), the search filter
+//! (`filter.rs`), signed page tokens (`tokens.rs`) and the [`Tracking`] handle.
 
 use serde::{Deserialize, Serialize};
 
@@ -140,17 +141,298 @@ pub struct RunInfo {
     pub lifecycle_stage: Lifecycle,
 }
 
-/// A run's params and tags (metrics come with the metrics store).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A run's latest metric values, params and tags.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunData {
+    pub metrics: Vec<Metric>,
     pub params: Vec<Tag>,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One point of a metric (MLflow's `Metric`). NaN and ±∞ are values like any other; in JSON
+/// they are the strings MLflow uses ([`double`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub key: String,
+    #[serde(with = "double")]
+    pub value: f64,
+    /// Epoch ms.
+    pub timestamp: i64,
+    #[serde(default)]
+    pub step: i64,
+    /// Set where points of several runs come together (the bulk history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The logged model (MLflow 3) and dataset a point was measured for, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
+}
+
+/// One page of a metric's history, in step order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricPage {
+    pub metrics: Vec<Metric>,
+    pub next_page_token: Option<String>,
+}
+
+/// What a run search asks for (MLflow's `SearchRuns`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    pub experiment_ids: Vec<String>,
+    /// MLflow's run filter: `metrics.`, `params.`, `tags.` and `attributes.` clauses joined by AND.
+    pub filter: Option<String>,
+    pub view_type: ViewType,
+    /// At most [`MAX_SEARCH_RESULTS`]; `None` is 1000.
+    pub max_results: Option<i64>,
+    /// `metrics.<key>`, `params.<key>`, `tags.<key>` or `attributes.<name>`, then ASC/DESC.
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunPage {
+    pub runs: Vec<Run>,
+    pub next_page_token: Option<String>,
+}
+
+/// MLflow's log-batch limits.
+pub const MAX_BATCH_METRICS: usize = 1_000;
+pub const MAX_BATCH_PARAMS: usize = 100;
+pub const MAX_BATCH_TAGS: usize = 100;
+pub const MAX_BATCH_ENTITIES: usize = 1_000;
+/// The page of a metric history when none is asked (what MLflow's client asks for).
+pub const DEFAULT_HISTORY_RESULTS: i64 = 25_000;
+
+/// Doubles as MLflow writes them in JSON: numbers, except NaN, `Infinity` and `-Infinity`, which
+/// are strings (plain JSON has no such numbers, and serde would write `null`). Reading accepts
+/// both forms, and numbers sent as strings.
+pub mod double {
+    use serde::{de, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v.is_infinite() {
+            s.serialize_str(if *v > 0.0 { "Infinity" } else { "-Infinity" })
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    /// A double's text as MLflow's JSON has it.
+    pub fn parse(text: &str) -> Option<f64> {
+        match text.trim() {
+            "NaN" | "nan" => Some(f64::NAN),
+            "Infinity" | "inf" | "+Infinity" | "+inf" => Some(f64::INFINITY),
+            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+            t => t.parse::<f64>().ok().filter(|v| v.is_finite()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = f64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, or \"NaN\", \"Infinity\" or \"-Infinity\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+                Ok(v)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+                Ok(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+                Ok(v as f64)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+                parse(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub info: RunInfo,
     pub data: RunData,
+    #[serde(default)]
+    pub inputs: RunInputs,
+    #[serde(default)]
+    pub outputs: RunOutputs,
+}
+
+/// What a run read: datasets (with their tags, such as `mlflow.data.context`) and models.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInputs {
+    pub dataset_inputs: Vec<DatasetInput>,
+    pub model_inputs: Vec<ModelInput>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetInput {
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    pub dataset: Dataset,
+}
+
+/// MLflow's `Dataset`: a name and digest, where it came from, and optionally its schema and
+/// profile (JSON text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub name: String,
+    pub digest: String,
+    pub source_type: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInput {
+    pub model_id: String,
+}
+
+/// The models a run produced (MLflow 3's `runs/outputs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutputs {
+    pub model_outputs: Vec<ModelOutput>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelOutput {
+    pub model_id: String,
+    #[serde(default)]
+    pub step: i64,
+}
+
+/// A logged model (MLflow 3): what `log_model` made, with its own artifacts, params, tags and
+/// metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoggedModel {
+    pub info: LoggedModelInfo,
+    pub data: LoggedModelData,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedModelInfo {
+    pub model_id: String,
+    pub experiment_id: String,
+    pub name: String,
+    pub creation_timestamp_ms: i64,
+    pub last_updated_timestamp_ms: i64,
+    pub artifact_uri: String,
+    /// `LOGGED_MODEL_PENDING`, `LOGGED_MODEL_READY` or `LOGGED_MODEL_UPLOAD_FAILED`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_run_id: Option<String>,
+    pub tags: Vec<Tag>,
+    pub lifecycle_stage: Lifecycle,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoggedModelData {
+    pub params: Vec<Tag>,
+    pub metrics: Vec<Metric>,
+}
+
+/// What a new logged model starts with (MLflow's `CreateLoggedModel`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewLoggedModel {
+    pub experiment_id: String,
+    pub name: Option<String>,
+    pub model_type: Option<String>,
+    pub source_run_id: Option<String>,
+    pub params: Vec<Tag>,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoggedModelPage {
+    pub models: Vec<LoggedModel>,
+    pub next_page_token: Option<String>,
+}
+
+/// The logged-model statuses MLflow knows.
+pub const LOGGED_MODEL_STATUSES: [&str; 3] =
+    ["LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"];
+
+/// A registered model (MLflow's `RegisteredModel`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    pub user_id: String,
+    pub description: String,
+    /// The newest version (MLflow lists the latest per stage; with stages retired, the one).
+    pub latest_versions: Vec<ModelVersion>,
+    pub tags: Vec<Tag>,
+    pub aliases: Vec<Alias>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    pub alias: String,
+    pub version: String,
+}
+
+/// A version of a registered model (MLflow's `ModelVersion`). `version` is a string, as MLflow
+/// sends it; `status` is always READY (nothing is copied at registration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: String,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    pub user_id: String,
+    pub current_stage: String,
+    pub description: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub status: String,
+    pub tags: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_link: Option<String>,
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+}
+
+/// What a new model version is made from (MLflow's `CreateModelVersion`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewModelVersion {
+    pub name: String,
+    pub source: String,
+    pub run_id: Option<String>,
+    pub run_link: Option<String>,
+    pub description: Option<String>,
+    pub model_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredModelPage {
+    pub registered_models: Vec<RegisteredModel>,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersionPage {
+    pub model_versions: Vec<ModelVersion>,
+    pub next_page_token: Option<String>,
 }
 
 /// What a new run starts with (MLflow's `CreateRun`).
@@ -187,7 +469,15 @@ pub mod filter;
 #[cfg(feature = "runtime")]
 mod handle;
 #[cfg(feature = "runtime")]
+pub mod metrics;
+#[cfg(feature = "runtime")]
+pub mod models;
+#[cfg(feature = "runtime")]
+pub mod registry;
+#[cfg(feature = "runtime")]
 pub mod runs;
+#[cfg(feature = "runtime")]
+mod tokens;
 
 #[cfg(feature = "runtime")]
-pub use handle::{Tracking, TrackingError};
+pub use handle::{ArtifactEntry, Tracking, TrackingError};

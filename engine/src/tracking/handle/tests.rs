@@ -1,7 +1,7 @@
 use super::*;
 use crate::accounts::{AuditQuery, AuthMethod, Principal};
 use crate::db::testing::both_backends;
-use crate::tracking::{NewRun, RunStatus, ViewType, RUN_NAME_TAG};
+use crate::tracking::{Metric, NewRun, RunPage, RunQuery, RunStatus, ViewType, RUN_NAME_TAG};
 
 fn as_role(role: Role) -> Actor {
     let p = Principal { user_id: 1, username: format!("the {}", role.as_str()), role, via: AuthMethod::Token };
@@ -102,7 +102,7 @@ both_backends! {
         let (_, text) = bad(t.create_experiment(&editor(), &"n".repeat(501), None, &[]).await.unwrap_err());
         assert!(text.contains("at most 500 characters"), "{text}");
         let (_, text) = bad(t.create_experiment(&editor(), "x", None, &[tag(&"k".repeat(251), "v")]).await.unwrap_err());
-        assert!(text.contains("1 to 250 characters"), "{text}");
+        assert!(text.contains("maximum length of 250"), "{text}");
         let (_, text) = bad(t.create_experiment(&editor(), "x", Some("s3://elsewhere/x"), &[]).await.unwrap_err());
         assert!(text.contains("okrflow keeps artifacts"), "{text}");
         let (_, text) = bad(t.create_experiment(&editor(), "x", None, &[tag("k", &"v".repeat(20_001))]).await.unwrap_err());
@@ -196,14 +196,21 @@ both_backends! {
         let changed = t.log_param(&editor(), &id, &tag("lr", "0.2")).await.unwrap_err();
         assert_eq!(changed.code(), "INVALID_PARAMETER_VALUE");
         assert!(changed.to_string().contains("Changing param values is not allowed"), "{changed}");
-        let long = t.log_param(&editor(), &id, &tag("big", &"x".repeat(6_001))).await.unwrap_err();
-        assert!(long.to_string().contains("more than 6000 characters"), "{long}");
+        // Values over MLflow's limits are cut to them, as MLflow 3's server does; keys are refused.
+        t.log_param(&editor(), &id, &tag("big", &"x".repeat(6_001))).await.unwrap();
+        t.set_run_tag(&editor(), &id, &tag("long", &"t".repeat(8_001))).await.unwrap();
+        let kept = t.run(&editor(), &id).await.unwrap();
+        assert_eq!(kept.data.params.iter().find(|p| p.key == "big").unwrap().value.len(), 6_000);
+        assert_eq!(kept.data.tags.iter().find(|p| p.key == "long").unwrap().value.len(), 8_000);
+        t.delete_run_tag(&editor(), &id, "long").await.unwrap();
+        let bad_key = t.log_param(&editor(), &id, &tag("../up", "1")).await.unwrap_err();
+        assert!(bad_key.to_string().contains("is not valid"), "{bad_key}");
 
         t.set_run_tag(&editor(), &id, &tag(RUN_NAME_TAG, "renamed")).await.unwrap();
         let info = t.update_run(&editor(), &id, Some(RunStatus::Finished), Some(2_000), None).await.unwrap();
         assert_eq!((info.run_name.as_str(), info.status, info.end_time), ("renamed", RunStatus::Finished, Some(2_000)));
         let run = t.run(&editor(), &id).await.unwrap();
-        assert_eq!(run.data.params, [tag("lr", "0.1")]);
+        assert_eq!(run.data.params.iter().find(|p| p.key == "lr"), Some(&tag("lr", "0.1")));
         assert!(run.data.tags.contains(&tag("team", "growth")));
         t.delete_run_tag(&editor(), &id, "team").await.unwrap();
         assert_eq!(t.delete_run_tag(&editor(), &id, "team").await.unwrap_err().kind(), ErrorKind::NotFound);
@@ -219,5 +226,221 @@ both_backends! {
         t.delete_experiment(&editor(), &exp).await.unwrap();
         let in_deleted = NewRun { experiment_id: exp, ..Default::default() };
         assert!(t.create_run(&editor(), &in_deleted).await.unwrap_err().to_string().contains("is deleted"));
+    }
+}
+
+fn point(key: &str, value: f64, step: i64, timestamp: i64) -> Metric {
+    Metric { key: key.into(), value, timestamp, step, ..Default::default() }
+}
+
+async fn new_run(t: &Tracking, exp: &str, name: &str, start: i64) -> String {
+    let new = NewRun {
+        experiment_id: exp.into(),
+        run_name: Some(name.into()),
+        start_time: Some(start),
+        ..Default::default()
+    };
+    t.create_run(&editor(), &new).await.unwrap().info.run_id
+}
+
+both_backends! {
+    async fn metrics_keep_every_point_nan_and_infinities_and_the_latest_value(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let exp = t.create_experiment(&editor(), "okr-metrics", None, &[]).await.unwrap();
+        let id = new_run(&t, &exp, "m", 1).await;
+        t.log_metric(&editor(), &id, &point("loss", 0.9, 0, 10)).await.unwrap();
+        t.log_metric(&editor(), &id, &point("loss", 0.5, 2, 30)).await.unwrap();
+        t.log_metric(&editor(), &id, &point("loss", 0.7, 1, 40)).await.unwrap(); // an older step, logged later
+        t.log_metric(&editor(), &id, &point("loss", 0.7, 1, 40)).await.unwrap(); // a retry: kept once
+        let batch = [point("odd", f64::NAN, 0, 1), point("odd", f64::INFINITY, 1, 1), point("odd", f64::NEG_INFINITY, 2, 1)];
+        t.log_batch(&editor(), &id, &batch, &[tag("p", "1")], &[tag("t", "x")]).await.unwrap();
+
+        let run = t.run(&editor(), &id).await.unwrap();
+        let latest = |k: &str| run.data.metrics.iter().find(|m| m.key == k).cloned().unwrap();
+        assert_eq!((latest("loss").value, latest("loss").step), (0.5, 2), "the greatest step wins, not the last logged");
+        assert_eq!(latest("odd").value, f64::NEG_INFINITY);
+        assert_eq!(run.data.params, [tag("p", "1")]);
+        assert!(run.data.tags.contains(&tag("t", "x")));
+
+        let history = t.metric_history(&editor(), &id, "loss", None, None).await.unwrap();
+        let steps: Vec<(i64, f64)> = history.metrics.iter().map(|m| (m.step, m.value)).collect();
+        assert_eq!(steps, [(0, 0.9), (1, 0.7), (2, 0.5)]);
+        assert!(history.next_page_token.is_none());
+        let odd = t.metric_history(&editor(), &id, "odd", None, None).await.unwrap().metrics;
+        assert!(odd[0].value.is_nan() && odd[1].value == f64::INFINITY && odd[2].value == f64::NEG_INFINITY);
+        assert!(t.metric_history(&editor(), &id, "never", None, None).await.unwrap().metrics.is_empty());
+
+        // NaN as the latest value: it ranks above every number at the same step.
+        let id2 = new_run(&t, &exp, "n", 2).await;
+        t.log_batch(&editor(), &id2, &[point("a", 1.0, 5, 5), point("a", f64::NAN, 5, 5)], &[], &[]).await.unwrap();
+        assert!(t.run(&editor(), &id2).await.unwrap().data.metrics[0].value.is_nan());
+
+        // JSON as MLflow writes it, both ways.
+        let json = serde_json::to_string(&odd).unwrap();
+        assert!(json.contains(r#""value":"NaN""#) && json.contains(r#""value":"Infinity""#) && json.contains(r#""value":"-Infinity""#), "{json}");
+        let back: Vec<Metric> = serde_json::from_str(&json).unwrap();
+        assert!(back[0].value.is_nan() && back[2].value == f64::NEG_INFINITY);
+        let m: Metric = serde_json::from_str(r#"{"key":"k","value":"0.25","timestamp":1}"#).unwrap();
+        assert_eq!((m.value, m.step), (0.25, 0));
+        assert!(serde_json::from_str::<Metric>(r#"{"key":"k","value":"lots","timestamp":1}"#).is_err());
+    }
+
+    async fn a_batch_is_written_whole_or_not_at_all_within_mlflows_limits(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let exp = t.create_experiment(&editor(), "okr-batch", None, &[]).await.unwrap();
+        let id = new_run(&t, &exp, "b", 1).await;
+        let at_limit: Vec<Metric> = (0..1000).map(|i| point("m", i as f64, i, 1)).collect();
+        t.log_batch(&editor(), &id, &at_limit, &[], &[]).await.unwrap();
+        let params: Vec<Tag> = (0..100).map(|i| tag(&format!("p{i}"), "v")).collect();
+        let tags: Vec<Tag> = (0..100).map(|i| tag(&format!("t{i}"), "v")).collect();
+        t.log_batch(&editor(), &id, &[], &params, &tags).await.unwrap();
+        let run = t.run(&editor(), &id).await.unwrap();
+        assert_eq!((run.data.params.len(), run.data.tags.len()), (100, 101), "100 tags and the name tag");
+
+        let fresh = new_run(&t, &exp, "c", 2).await;
+        let over: Vec<Metric> = (0..1001).map(|i| point("m", 1.0, i, 1)).collect();
+        let refusals = [
+            (t.log_batch(&editor(), &fresh, &over, &[], &[]).await, "at most 1000 metrics"),
+            (t.log_batch(&editor(), &fresh, &[], &(0..101).map(|i| tag(&format!("p{i}"), "v")).collect::<Vec<_>>(), &[]).await, "at most 100 params"),
+            (t.log_batch(&editor(), &fresh, &at_limit[..950], &params[..30], &tags[..30]).await, "1000 metrics, params and tags in all"),
+            (t.log_batch(&editor(), &fresh, &at_limit[..5], &[tag("k", "1"), tag("k", "1")], &[]).await, "Duplicate parameter keys"),
+            (t.log_batch(&editor(), &fresh, &[point("m", 1.0, 0, -1)], &[tag("ok", "1")], &[]).await, "must be 0 or more"),
+            (t.log_batch(&editor(), &fresh, &[point(&"k".repeat(251), 1.0, 0, 1)], &[], &[]).await, "maximum length of 250"),
+            (t.log_batch(&editor(), &fresh, &at_limit[..3], &[], &[tag("a//b", "v")]).await, "is not valid"),
+        ];
+        for (result, says) in refusals {
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains(says) && err.code() == "INVALID_PARAMETER_VALUE", "{says}: {err}");
+        }
+        t.log_param(&editor(), &fresh, &tag("lr", "0.1")).await.unwrap();
+        let changed = t.log_batch(&editor(), &fresh, &at_limit[..10], &[tag("lr", "0.2")], &[tag("t", "x")]).await.unwrap_err();
+        assert!(changed.to_string().contains("Changing param values is not allowed"), "{changed}");
+        let run = t.run(&editor(), &fresh).await.unwrap();
+        assert!(run.data.metrics.is_empty() && run.data.tags.len() == 1 && run.data.params == [tag("lr", "0.1")], "refused batches wrote nothing: {:?}", run.data);
+        assert!(t.metric_history(&editor(), &fresh, "m", None, None).await.unwrap().metrics.is_empty());
+        assert_eq!(t.log_batch(&as_role(Role::Viewer), &fresh, &[], &[], &[]).await.unwrap_err().kind(), ErrorKind::Forbidden);
+
+        let audit = accounts::audit::query(&db, &AuditQuery::default()).await.unwrap();
+        let batches = audit.iter().filter(|a| a.action == "run.log_batch").count();
+        assert_eq!(batches, 2, "one record per accepted batch, none for refusals");
+    }
+
+    async fn history_pages_by_token_and_charts_are_sampled_by_the_database(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let exp = t.create_experiment(&editor(), "okr-history", None, &[]).await.unwrap();
+        let id = new_run(&t, &exp, "h", 1).await;
+        for chunk in (0..5_000).collect::<Vec<i64>>().chunks(1000) {
+            let points: Vec<Metric> = chunk.iter().map(|i| point("loss", *i as f64 / 10.0, *i, 100 + i)).collect();
+            t.log_batch(&editor(), &id, &points, &[], &[]).await.unwrap();
+        }
+        let mut token = None;
+        let mut steps = Vec::new();
+        loop {
+            let page = t.metric_history(&editor(), &id, "loss", Some(1_500), token.as_deref()).await.unwrap();
+            assert!(page.metrics.len() <= 1_500);
+            steps.extend(page.metrics.iter().map(|m| m.step));
+            match page.next_page_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(steps, (0..5_000).collect::<Vec<_>>(), "every point once, in step order, across four pages");
+        // A token is for its own run and key only.
+        let first = t.metric_history(&editor(), &id, "loss", Some(10), None).await.unwrap().next_page_token.unwrap();
+        let other = new_run(&t, &exp, "o", 2).await;
+        let forged = t.metric_history(&editor(), &other, "loss", Some(10), Some(&first)).await.unwrap_err();
+        assert!(forged.to_string().contains("invalid page_token"), "{forged}");
+        assert!(t.metric_history(&editor(), &id, "acc", Some(10), Some(&first)).await.is_err());
+
+        let sampled = t.metric_history_sampled(&editor(), &[id.clone()], "loss", (None, None), Some(100)).await.unwrap();
+        assert!((90..=100).contains(&sampled.len()), "at most the 100 asked, and near: {}", sampled.len());
+        assert_eq!((sampled[0].step, sampled.last().unwrap().step), (0, 4_999), "the ends are kept");
+        assert!(sampled.windows(2).all(|w| w[0].step < w[1].step) && sampled.iter().all(|m| m.run_id.as_deref() == Some(id.as_str())));
+        let window = t.metric_history_sampled(&editor(), &[id.clone()], "loss", (Some(10), Some(19)), Some(100)).await.unwrap();
+        assert_eq!(window.iter().map(|m| m.step).collect::<Vec<_>>(), (10..20).collect::<Vec<_>>(), "fewer than asked: all of them");
+        assert!(t.metric_history_sampled(&editor(), &[], "loss", (None, None), None).await.is_err());
+        assert!(t.metric_history_sampled(&editor(), &[id.clone()], "loss", (Some(5), Some(1)), None).await.is_err());
+    }
+
+    async fn runs_are_searched_with_mlflows_grammar_orders_and_signed_pages(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let exp = t.create_experiment(&editor(), "okr-search", None, &[]).await.unwrap();
+        let elsewhere = t.create_experiment(&editor(), "okr-elsewhere", None, &[]).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            let id = new_run(&t, &exp, &format!("run-{i}"), 1_000 + i).await;
+            let params = [tag("model", if i % 2 == 0 { "forest" } else { "linear" }), tag("depth", &i.to_string())];
+            let tags: Vec<Tag> = if i < 3 { vec![tag("team", "growth")] } else { vec![] };
+            t.log_batch(&editor(), &id, &[point("rmse", i as f64 / 10.0, 0, 1)], &params, &tags).await.unwrap();
+            ids.push(id);
+        }
+        t.update_run(&editor(), &ids[1], Some(RunStatus::Finished), Some(5_000), None).await.unwrap();
+        new_run(&t, &elsewhere, "other", 1).await;
+        let search = |filter: &str, order: &[&str]| {
+            let q = RunQuery {
+                experiment_ids: vec![exp.clone()],
+                filter: Some(filter.into()),
+                order_by: order.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            };
+            let t = t.clone();
+            async move { t.search_runs(&editor(), &q).await }
+        };
+        let names = |page: RunPage| page.runs.into_iter().map(|r| r.info.run_name).collect::<Vec<_>>();
+        assert_eq!(names(search("", &[]).await.unwrap()), ["run-5", "run-4", "run-3", "run-2", "run-1", "run-0"], "newest first");
+        assert_eq!(names(search("metrics.rmse < 0.2", &[]).await.unwrap()), ["run-1", "run-0"]);
+        assert_eq!(names(search("metrics.rmse >= 0.4 AND params.model = 'forest'", &[]).await.unwrap()), ["run-4"]);
+        assert_eq!(names(search("params.model != 'forest'", &["run_name"]).await.unwrap()), ["run-1", "run-3", "run-5"]);
+        assert_eq!(names(search("tags.team = 'growth'", &["metrics.rmse DESC"]).await.unwrap()), ["run-2", "run-1", "run-0"]);
+        assert_eq!(names(search("tags.team IS NULL", &["run_name ASC"]).await.unwrap()), ["run-3", "run-4", "run-5"]);
+        assert_eq!(search("tags.team IS NOT NULL", &[]).await.unwrap().runs.len(), 3);
+        assert_eq!(names(search("attributes.status = 'FINISHED'", &[]).await.unwrap()), ["run-1"]);
+        assert_eq!(names(search("attributes.run_name LIKE 'run-_' AND end_time > 4000", &[]).await.unwrap()), ["run-1"]);
+        assert_eq!(names(search("run_name ILIKE 'RUN-3'", &[]).await.unwrap()), ["run-3"]);
+        assert_eq!(names(search("run_name LIKE 'RUN-3'", &[]).await.unwrap()), Vec::<String>::new(), "LIKE is case-sensitive");
+        let among = format!("attributes.run_id IN ('{}', '{}')", ids[0], ids[5]);
+        assert_eq!(names(search(&among, &["attributes.start_time ASC"]).await.unwrap()), ["run-0", "run-5"]);
+        assert_eq!(names(search("start_time >= 1004", &["params.depth DESC"]).await.unwrap()), ["run-5", "run-4"]);
+        assert_eq!(names(search("metrics.`rmse` = 0.3 and tags.\"team\" IS NULL", &[]).await.unwrap()), ["run-3"]);
+        // Runs without the sort key come last in both directions.
+        let unmeasured = new_run(&t, &exp, "run-none", 2_000).await;
+        assert_eq!(names(search("", &["metrics.rmse ASC"]).await.unwrap()).last().unwrap(), "run-none");
+        assert_eq!(names(search("", &["metrics.rmse DESC"]).await.unwrap()).last().unwrap(), "run-none");
+        t.delete_run(&editor(), &unmeasured).await.unwrap();
+        let deleted = RunQuery { experiment_ids: vec![exp.clone()], view_type: ViewType::DeletedOnly, ..Default::default() };
+        assert_eq!(names(t.search_runs(&editor(), &deleted).await.unwrap()), ["run-none"]);
+
+        // Pages: no overlap, all seen; a token is bound to its query.
+        let mut q = RunQuery { experiment_ids: vec![exp.clone()], max_results: Some(4), ..Default::default() };
+        let first = t.search_runs(&editor(), &q).await.unwrap();
+        let token = first.next_page_token.clone().unwrap();
+        q.page_token = Some(token.clone());
+        let second = t.search_runs(&editor(), &q).await.unwrap();
+        assert_eq!((first.runs.len(), second.runs.len(), second.next_page_token.is_none()), (4, 2, true));
+        let other = RunQuery { experiment_ids: vec![elsewhere.clone()], page_token: Some(token.clone()), max_results: Some(4), ..Default::default() };
+        assert!(t.search_runs(&editor(), &other).await.unwrap_err().to_string().contains("invalid page_token"));
+        let refiltered = RunQuery { filter: Some("metrics.rmse > 0".into()), ..q.clone() };
+        assert!(t.search_runs(&editor(), &refiltered).await.is_err(), "another filter's token");
+
+        // Bad filters name the position; bad orders and sizes are named.
+        for (filter, says) in [
+            ("metrics.rmse LIKE '1'", "compares with =, !=, <, <=, > or >="),
+            ("metrics.rmse > 'x'", "expected a number at character 16"),
+            ("params.model > 'a'", "IS NULL or IS NOT NULL"),
+            ("sizes = 1", "unknown field 'sizes'"),
+            ("run_id IN 'a'", "parenthesised list"),
+            ("tags.team IS MAYBE", "NULL or NOT NULL"),
+            ("params.model = 'a' OR params.model = 'b'", "AND between clauses"),
+            ("params. = 'a'", "a key after 'params.'"),
+        ] {
+            let err = search(filter, &[]).await.unwrap_err();
+            assert!(err.to_string().contains(says) && err.code() == "INVALID_PARAMETER_VALUE", "{filter}: {err}");
+        }
+        assert!(search("", &["metrics.rmse SIDEWAYS"]).await.unwrap_err().to_string().contains("ASC or DESC"));
+        assert!(search("", &["colour"]).await.unwrap_err().to_string().contains("unknown field 'colour'"));
+        let huge = RunQuery { experiment_ids: vec![exp.clone()], max_results: Some(50_001), ..Default::default() };
+        assert!(t.search_runs(&editor(), &huge).await.is_err());
+        let bad_id = RunQuery { experiment_ids: vec!["x1".into()], ..Default::default() };
+        assert!(t.search_runs(&editor(), &bad_id).await.unwrap_err().to_string().contains("not an experiment id"));
     }
 }

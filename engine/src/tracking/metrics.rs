@@ -1,0 +1,248 @@
+//! The metrics store: every point in `run_metrics`, and the latest value of each key per run in
+//! `latest_metrics` (migration 0010), written in the caller's transaction so the two never
+//! disagree. "Latest" is MLflow's: the greatest (step, timestamp, value). NaN is kept as value 0
+//! with `is_nan`, since SQLite reads a stored NaN as NULL.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::Metric;
+use crate::db::{Database, Sql};
+
+/// Rows per INSERT: 6 values each, well under both backends' limits on bound values.
+const ROWS_PER_INSERT: usize = 500;
+
+fn stored(value: f64) -> (f64, i64) {
+    if value.is_nan() {
+        (0.0, 1)
+    } else {
+        (value, 0)
+    }
+}
+
+fn read(r: &AnyRow) -> Result<Metric, sqlx::Error> {
+    let is_nan: i64 = r.try_get("is_nan")?;
+    let value: f64 = r.try_get("value")?;
+    Ok(Metric {
+        key: r.try_get("key")?,
+        value: if is_nan == 1 { f64::NAN } else { value },
+        timestamp: r.try_get("timestamp")?,
+        step: r.try_get("step")?,
+        run_id: None,
+        ..Default::default()
+    })
+}
+
+/// The order of "latest": (step, timestamp, value), NaN above every number as in MLflow's
+/// Python comparison of its stored tuples.
+fn later(a: &Metric, b: &Metric) -> bool {
+    let value = |m: &Metric| if m.value.is_nan() { f64::INFINITY } else { m.value };
+    (a.step, a.timestamp).cmp(&(b.step, b.timestamp)).then(value(a).total_cmp(&value(b))).is_gt()
+}
+
+/// Writes `points` of run `id` and moves each key's latest value forward, inside `conn`'s
+/// transaction. A point logged before exactly as it is (a retried request) is kept once.
+pub async fn log(conn: &mut sqlx::AnyConnection, id: &str, points: &[Metric]) -> Result<(), sqlx::Error> {
+    for chunk in points.chunks(ROWS_PER_INSERT) {
+        let mut sql = Sql::new("INSERT INTO run_metrics (run_id, key, step, timestamp, value, is_nan) VALUES ");
+        for (i, m) in chunk.iter().enumerate() {
+            let (value, is_nan) = stored(m.value);
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(id.to_string()).push(", ").bind(m.key.clone()).push(", ").bind(m.step).push(", ");
+            sql.bind(m.timestamp).push(", ").bind(value).push(", ").bind(is_nan).push(")");
+        }
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.execute_on(conn).await?;
+    }
+    // One row per key (a statement may not update one row twice), the batch's own latest.
+    let mut latest: HashMap<&str, &Metric> = HashMap::new();
+    for m in points {
+        match latest.get(m.key.as_str()) {
+            Some(seen) if !later(m, seen) => {}
+            _ => {
+                latest.insert(&m.key, m);
+            }
+        }
+    }
+    let mut latest: Vec<&Metric> = latest.into_values().collect();
+    latest.sort_by(|a, b| a.key.cmp(&b.key)); // the same lock order in every writer
+    for chunk in latest.chunks(ROWS_PER_INSERT) {
+        let mut sql = Sql::new("INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) VALUES ");
+        for (i, m) in chunk.iter().enumerate() {
+            let (value, is_nan) = stored(m.value);
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(id.to_string()).push(", ").bind(m.key.clone()).push(", ").bind(m.step).push(", ");
+            sql.bind(m.timestamp).push(", ").bind(value).push(", ").bind(is_nan).push(")");
+        }
+        // NaN ranks above every value, as in `later`.
+        sql.push(
+            " ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, \
+             value = excluded.value, is_nan = excluded.is_nan \
+             WHERE (excluded.step, excluded.timestamp, excluded.is_nan, excluded.value) \
+             > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.is_nan, latest_metrics.value)",
+        );
+        sql.execute_on(conn).await?;
+    }
+    Ok(())
+}
+
+/// The latest value of every key of each run in `ids`, by run.
+pub async fn latest(db: &Database, ids: &[String]) -> Result<HashMap<String, Vec<Metric>>, sqlx::Error> {
+    let mut by_run: HashMap<String, Vec<Metric>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_run);
+    }
+    let mut sql = Sql::new("SELECT run_id, key, step, timestamp, value, is_nan FROM latest_metrics WHERE run_id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(id.clone());
+    }
+    sql.push(") ORDER BY run_id, key");
+    for r in sql.fetch_all(db).await? {
+        by_run.entry(r.try_get("run_id")?).or_default().push(read(&r)?);
+    }
+    Ok(by_run)
+}
+
+/// Where a page of history starts: after this point, in (step, timestamp, value, is_nan) order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct After {
+    pub step: i64,
+    pub timestamp: i64,
+    pub value: f64,
+    pub is_nan: i64,
+}
+
+impl After {
+    pub fn of(m: &Metric) -> After {
+        let (value, is_nan) = stored(m.value);
+        After { step: m.step, timestamp: m.timestamp, value, is_nan }
+    }
+
+    /// As a page token's payload; `f64`'s bits keep the value exact.
+    pub fn encode(&self) -> String {
+        format!("{},{},{},{}", self.step, self.timestamp, self.value.to_bits(), self.is_nan)
+    }
+
+    pub fn decode(text: &str) -> Option<After> {
+        let mut parts = text.split(',');
+        let step = parts.next()?.parse().ok()?;
+        let timestamp = parts.next()?.parse().ok()?;
+        let value = f64::from_bits(parts.next()?.parse().ok()?);
+        let is_nan = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(After { step, timestamp, value, is_nan })
+    }
+}
+
+/// Up to `limit` points of `key` in step order, after `after`; and whether more follow. Read by
+/// the primary key's order, so a page costs its own size at any depth.
+pub async fn history(
+    db: &Database,
+    id: &str,
+    key: &str,
+    after: Option<After>,
+    limit: i64,
+) -> Result<(Vec<Metric>, bool), sqlx::Error> {
+    let mut sql = Sql::new("SELECT key, step, timestamp, value, is_nan FROM run_metrics WHERE run_id = ");
+    sql.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
+    if let Some(a) = after {
+        sql.push(" AND (step, timestamp, value, is_nan) > (");
+        sql.bind(a.step).push(", ").bind(a.timestamp).push(", ").bind(a.value).push(", ").bind(a.is_nan).push(")");
+    }
+    sql.push(" ORDER BY step, timestamp, value, is_nan LIMIT ").bind(limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let more = rows.len() as i64 > limit;
+    let points = rows.iter().take(limit as usize).map(read).collect::<Result<Vec<_>, _>>()?;
+    Ok((points, more))
+}
+
+/// At most about `points` points of `key` for run `id` with steps in `steps`, sampled by the
+/// database: the steps are cut into equal buckets and each bucket gives its first point, plus
+/// the very last point, so a chart of a million points reads a few hundred rows out.
+pub async fn sampled(
+    db: &Database,
+    id: &str,
+    key: &str,
+    steps: (Option<i64>, Option<i64>),
+    points: i64,
+) -> Result<Vec<Metric>, sqlx::Error> {
+    let mut range = Sql::new("SELECT MIN(step) AS lo, MAX(step) AS hi, COUNT(*) AS n FROM run_metrics WHERE run_id = ");
+    range.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
+    bound_steps(&mut range, steps);
+    let row = range.fetch_all(db).await?.into_iter().next();
+    let Some(row) = row else { return Ok(Vec::new()) };
+    let n: i64 = row.try_get("n")?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let (lo, hi): (i64, i64) = (row.try_get("lo")?, row.try_get("hi")?);
+    if n <= points {
+        return history_in(db, id, key, steps, n).await;
+    }
+    // Bucket b holds steps lo + b·width … ; its first point (lowest step, then timestamp). One
+    // point is kept for the last, so the buckets are at most `points - 1`.
+    let width = (hi - lo) / (points - 1).max(1) + 1;
+    let mut sql = Sql::new("SELECT key, step, timestamp, value, is_nan FROM run_metrics WHERE run_id = ");
+    sql.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
+    bound_steps(&mut sql, steps);
+    sql.push(" AND step IN (SELECT MIN(step) FROM run_metrics WHERE run_id = ");
+    sql.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
+    bound_steps(&mut sql, steps);
+    sql.push(" GROUP BY (step - ").bind(lo).push(") / ").bind(width).push(")");
+    sql.push(" ORDER BY step, timestamp, value, is_nan");
+    let mut out: Vec<Metric> = Vec::new();
+    for r in sql.fetch_all(db).await? {
+        let m = read(&r)?;
+        // Several points may share a bucket's first step: keep the earliest.
+        if out.last().is_none_or(|p| p.step != m.step) {
+            out.push(m);
+        }
+    }
+    if let Some(last) = last_point(db, id, key, steps).await? {
+        if out.last().is_none_or(|p| p.step < last.step) {
+            out.push(last);
+        }
+    }
+    Ok(out)
+}
+
+fn bound_steps(sql: &mut Sql<'_>, (start, end): (Option<i64>, Option<i64>)) {
+    if let Some(start) = start {
+        sql.push(" AND step >= ").bind(start);
+    }
+    if let Some(end) = end {
+        sql.push(" AND step <= ").bind(end);
+    }
+}
+
+async fn history_in(
+    db: &Database,
+    id: &str,
+    key: &str,
+    steps: (Option<i64>, Option<i64>),
+    limit: i64,
+) -> Result<Vec<Metric>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT key, step, timestamp, value, is_nan FROM run_metrics WHERE run_id = ");
+    sql.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
+    bound_steps(&mut sql, steps);
+    sql.push(" ORDER BY step, timestamp, value, is_nan LIMIT ").bind(limit);
+    sql.fetch_all(db).await?.iter().map(read).collect()
+}
+
+async fn last_point(
+    db: &Database,
+    id: &str,
+    key: &str,
+    steps: (Option<i64>, Option<i64>),
+) -> Result<Option<Metric>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT key, step, timestamp, value, is_nan FROM run_metrics WHERE run_id = ");
+    sql.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
+    bound_steps(&mut sql, steps);
+    sql.push(" ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1");
+    let rows = sql.fetch_all(db).await?;
+    rows.first().map(read).transpose()
+}
