@@ -49,6 +49,7 @@ impl AccessControl {
         if metrics_public {
             rules.insert("/metrics".into(), Access::Anonymous);
         }
+        rules.extend(crate::routes::mlflow::rules());
         AccessControl {
             rules: Arc::new(rules),
             engine,
@@ -168,7 +169,10 @@ impl Refusal {
 
     fn into_response(self, path: &str) -> Response {
         let status = self.status();
-        let mut response = if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+        let mut response = if crate::routes::mlflow::is_mlflow_path(path) {
+            // MLflow's client reads its own error format from every answer.
+            crate::routes::mlflow::MlflowError::of_kind(self.0.kind, self.0.message).into_response()
+        } else if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
             // Leptos's client reads "Kind|message" bodies and shows the message.
             (status, format!("ServerError|{}", self.0.message)).into_response()
         } else {
@@ -357,7 +361,10 @@ fn canonical_redirect(req: &Request) -> Option<Response> {
 
 /// The middleware.
 pub async fn enforce(State(ac): State<AccessControl>, req: Request, next: Next) -> Response {
-    if let Some(redirect) = canonical_redirect(&req) {
+    // MLflow's paths are matched exactly (another spelling is its not-found route), and artifact
+    // paths are checked by their handler: a redirect would resolve `..` for the caller.
+    let mlflow = crate::routes::mlflow::is_mlflow_path(req.uri().path());
+    if let Some(redirect) = canonical_redirect(&req).filter(|_| !mlflow) {
         return redirect;
     }
     let path = req.uri().path().to_string();

@@ -48,15 +48,17 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Requests that last by design: the live metrics stream, and file uploads, downloads and
-/// conversions (their size, not the server, decides how long they take; a conversion cut off
-/// would leave its output unrecorded).
+/// Requests that last by design: the live metrics stream, file uploads, downloads and
+/// conversions, and MLflow artifact transfers (their size, not the server, decides how long they
+/// take; a conversion cut off would leave its output unrecorded).
 pub fn is_long_lived(path: &str) -> bool {
     use leptos::server_fn::ServerFn;
     path == <app::live::StreamMetrics as ServerFn>::PATH
         || path == <app::pages::files::ConvertFile as ServerFn>::PATH
         || path == "/api/v1/files"
         || path.starts_with("/api/v1/files/")
+        || path.starts_with("/api/2.0/mlflow-artifacts/")
+        || path.starts_with("/ajax-api/2.0/mlflow-artifacts/")
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, asks every

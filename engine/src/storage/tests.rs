@@ -211,3 +211,35 @@ async fn a_store_that_cannot_work_is_named_at_open() {
     assert!(!message.contains("test:test"), "no credentials in messages: {message}");
     t.db.close().await;
 }
+
+both_backends! {
+    async fn nested_paths_are_written_listed_read_and_removed_as_folders(db, dir) {
+        for storage in stores(&db, &dir).await {
+            let at = |p: &str| format!("artifacts/1/{}/artifacts/{p}", "ab".repeat(16));
+            storage.write_at(&at("model/MLmodel"), 1 << 20, chunks(b"flavors: {}\n", 4)).await.unwrap();
+            storage.write_at(&at("model/data/weights.bin"), 1 << 20, chunks(&[7u8; 3000], 1000)).await.unwrap();
+            storage.write_at(&at("notes.txt"), 1 << 20, chunks(b"hello", 2)).await.unwrap();
+            let mut body = storage.read_at(&at("model/MLmodel")).await.unwrap();
+            let mut got = Vec::new();
+            while let Some(chunk) = body.next().await {
+                got.extend_from_slice(&chunk.unwrap());
+            }
+            assert_eq!(got, b"flavors: {}\n", "{}", storage.describe());
+            let root = storage.list_at(&at("")[..at("").len() - 1]).await.unwrap();
+            let names: Vec<(String, bool, Option<u64>)> = root.into_iter().map(|l| (l.name, l.is_dir, l.bytes)).collect();
+            assert_eq!(names, [("model".into(), true, None), ("notes.txt".into(), false, Some(5))], "{}", storage.describe());
+            assert!(storage.list_at(&at("missing")).await.unwrap().is_empty());
+            assert!(matches!(storage.read_at(&at("model")).await, Err(StorageError::Missing(_))) || storage.local_dir().is_none());
+            storage.delete_at(&at("model")).await.unwrap();
+            assert!(storage.list_at(&at("model")).await.unwrap().is_empty(), "the folder went with its files");
+            assert_eq!(storage.list_at(&at("")[..at("").len() - 1]).await.unwrap().len(), 1);
+            for bad in ["", "a/../b", "/abs", "a//b", "a\\b", "a/./b", "x.part"] {
+                assert!(storage.write_at(bad, 10, chunks(b"x", 1)).await.is_err(), "{bad}");
+                assert!(storage.list_at(bad).await.is_err(), "{bad}");
+            }
+            // The sweep of ids at the root leaves nested paths alone.
+            storage.sweep_aged(&HashSet::new(), Duration::ZERO).await;
+            assert_eq!(storage.list_at(&at("")[..at("").len() - 1]).await.unwrap().len(), 1);
+        }
+    }
+}

@@ -5,6 +5,7 @@
 pub mod files;
 pub mod health;
 pub mod metrics;
+pub mod mlflow;
 pub mod server_fns;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route(app::api::OPENAPI.path, get(openapi))
         .merge(files::routes())
+        .merge(mlflow::routes())
         .leptos_routes_with_context(
             &state,
             routes,

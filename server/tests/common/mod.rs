@@ -171,6 +171,34 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Any method with a raw body (none for `None`), the path sent exactly as given (no dot
+    /// segments resolved), and the whole answer read whatever its type.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let url = self.url(path);
+        let mut builder = http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.unwrap_or_default()).expect("a valid request");
+        tokio::task::spawn_blocking(move || {
+            let mut response = ureq_agent().run(request).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let content_type =
+                headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let bytes = response.body_mut().with_config().limit(256 * 1024 * 1024).read_to_vec().expect("the body");
+            Reply { status, content_type, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        })
+        .await
+        .unwrap()
+    }
+
     /// Logs in through the login server function as a browser would; returns the session
     /// cookie's `name=value`.
     pub async fn login(&self, user: &str, password: &str) -> Result<String, Reply> {

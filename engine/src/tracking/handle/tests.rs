@@ -1,7 +1,7 @@
 use super::*;
 use crate::accounts::{AuditQuery, AuthMethod, Principal};
 use crate::db::testing::both_backends;
-use crate::tracking::{Metric, NewRun, RunPage, RunQuery, RunStatus, ViewType, RUN_NAME_TAG};
+use crate::tracking::{ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunPage, RunQuery, RunStatus, ViewType, RUN_NAME_TAG};
 
 fn as_role(role: Role) -> Actor {
     let p = Principal { user_id: 1, username: format!("the {}", role.as_str()), role, via: AuthMethod::Token };
@@ -442,5 +442,109 @@ both_backends! {
         assert!(t.search_runs(&editor(), &huge).await.is_err());
         let bad_id = RunQuery { experiment_ids: vec!["x1".into()], ..Default::default() };
         assert!(t.search_runs(&editor(), &bad_id).await.unwrap_err().to_string().contains("not an experiment id"));
+    }
+}
+
+both_backends! {
+    async fn logged_models_and_the_registry_keep_versions_aliases_and_locations(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let exp = t.create_experiment(&editor(), "okr-models", None, &[]).await.unwrap();
+        let run = new_run(&t, &exp, "train", 1).await;
+        let new = NewLoggedModel {
+            experiment_id: exp.clone(),
+            name: Some("model".into()),
+            source_run_id: Some(run.clone()),
+            params: vec![tag("depth", "4")],
+            ..Default::default()
+        };
+        let model = t.create_logged_model(&editor(), &new).await.unwrap();
+        let mid = model.info.model_id.clone();
+        assert!(mid.starts_with("m-") && model.info.status == "LOGGED_MODEL_PENDING");
+        assert_eq!(model.info.artifact_uri, format!("mlflow-artifacts:/{exp}/models/{mid}/artifacts"));
+        t.log_outputs(&editor(), &run, &[ModelOutput { model_id: mid.clone(), step: 0 }]).await.unwrap();
+        assert_eq!(t.run(&editor(), &run).await.unwrap().outputs.model_outputs[0].model_id, mid);
+        let metric = Metric { model_id: Some(mid.clone()), ..point("acc", 0.9, 0, 1) };
+        t.log_batch(&editor(), &run, &[metric], &[], &[]).await.unwrap();
+        t.set_logged_model_tags(&editor(), &mid, &[tag("mlflow.modelVersions", "[]")]).await.unwrap();
+        let ready = t.finalize_logged_model(&editor(), &mid, "LOGGED_MODEL_READY").await.unwrap();
+        assert_eq!((ready.info.status.as_str(), ready.data.metrics[0].value), ("LOGGED_MODEL_READY", 0.9));
+        assert!(t.finalize_logged_model(&editor(), &mid, "DONE").await.is_err());
+        let found = t.search_logged_models(&editor(), &[exp.clone()], Some("name = 'model'"), None, &[], None).await.unwrap();
+        assert_eq!(found.models.iter().map(|m| m.info.source_run_id.clone()).collect::<Vec<_>>(), [Some(run.clone())]);
+        let none = t.search_logged_models(&editor(), &[exp.clone()], Some("name = 'other'"), None, &[], None).await.unwrap();
+        assert!(none.models.is_empty());
+
+        t.create_registered_model(&editor(), "okr-risk", None, &[tag("team", "growth")]).await.unwrap();
+        let dup = t.create_registered_model(&editor(), "okr-risk", None, &[]).await.unwrap_err();
+        assert_eq!(dup.code(), "RESOURCE_ALREADY_EXISTS");
+        let source = format!("models:/{mid}");
+        let v1 = NewModelVersion { name: "okr-risk".into(), source: source.clone(), run_id: Some(run.clone()), model_id: Some(mid.clone()), ..Default::default() };
+        let made = t.create_model_version(&editor(), &v1).await.unwrap();
+        assert_eq!((made.version.as_str(), made.status.as_str(), made.current_stage.as_str()), ("1", "READY", "None"));
+        let v2 = NewModelVersion { name: "okr-risk".into(), source: format!("runs:/{run}/model"), ..Default::default() };
+        assert_eq!(t.create_model_version(&editor(), &v2).await.unwrap().version, "2");
+        assert_eq!(t.model_version_download_uri(&editor(), "okr-risk", "1").await.unwrap(), ready.info.artifact_uri);
+        let run_root = t.run(&editor(), &run).await.unwrap().info.artifact_uri;
+        assert_eq!(t.model_version_download_uri(&editor(), "okr-risk", "2").await.unwrap(), format!("{run_root}/model"));
+
+        t.set_alias(&editor(), "okr-risk", "champion", "1").await.unwrap();
+        assert_eq!(t.version_by_alias(&editor(), "okr-risk", "champion").await.unwrap().version, "1");
+        t.set_alias(&editor(), "okr-risk", "champion", "2").await.unwrap();
+        assert_eq!(t.version_by_alias(&editor(), "okr-risk", "champion").await.unwrap().aliases, ["champion"]);
+        assert!(t.set_alias(&editor(), "okr-risk", "latest", "1").await.is_err());
+        assert_eq!(t.set_alias(&editor(), "okr-risk", "x", "9").await.unwrap_err().kind(), ErrorKind::NotFound);
+        let missing = t.version_by_alias(&editor(), "okr-risk", "nope").await.unwrap_err();
+        assert_eq!(missing.code(), "INVALID_PARAMETER_VALUE", "as MLflow answers a missing alias");
+        let model = t.registered_model(&editor(), "okr-risk").await.unwrap();
+        assert_eq!((model.latest_versions[0].version.as_str(), model.aliases.len()), ("2", 1));
+        assert_eq!(t.latest_versions(&editor(), "okr-risk", &["Production".into()]).await.unwrap().len(), 0, "no stages");
+
+        t.rename_registered_model(&editor(), "okr-risk", "okr-at-risk").await.unwrap();
+        assert_eq!(t.version_by_alias(&editor(), "okr-at-risk", "champion").await.unwrap().name, "okr-at-risk", "versions and aliases move along");
+        assert_eq!(t.registered_model(&editor(), "okr-risk").await.unwrap_err().code(), "RESOURCE_DOES_NOT_EXIST");
+        let by_run = t.search_model_versions(&editor(), Some(&format!("run_id = '{run}'")), None, &[], None).await.unwrap();
+        assert_eq!(by_run.model_versions.len(), 1);
+        let by_number = t.search_model_versions(&editor(), Some("name = 'okr-at-risk' AND version_number = 2"), None, &[], None).await.unwrap();
+        assert_eq!(by_number.model_versions[0].version, "2");
+        let listed = t.search_registered_models(&editor(), Some("name LIKE 'okr-%'"), None, &["name ASC".into()], None).await.unwrap();
+        assert_eq!(listed.registered_models.len(), 1);
+        assert!(t.search_registered_models(&editor(), Some("colour = 'x'"), None, &[], None).await.is_err());
+
+        t.delete_model_version(&editor(), "okr-at-risk", "2").await.unwrap();
+        assert!(t.version_by_alias(&editor(), "okr-at-risk", "champion").await.is_err(), "the alias went with its version");
+        assert_eq!(t.create_registered_model(&as_role(Role::Viewer), "x", None, &[]).await.unwrap_err().kind(), ErrorKind::Forbidden);
+        t.delete_registered_model(&editor(), "okr-at-risk").await.unwrap();
+        assert!(t.registered_model(&editor(), "okr-at-risk").await.is_err());
+    }
+}
+
+both_backends! {
+    async fn artifacts_are_kept_under_their_run_or_model_and_need_the_right_role(db, dir) {
+        let storage = crate::storage::Storage::open(crate::storage::StorageUrl::default_in(&dir), &dir, db.clone(), "t".into()).await.unwrap();
+        let t = Tracking::open(db.clone()).await.unwrap().with_artifacts(storage);
+        let exp = t.create_experiment(&editor(), "okr-artifacts", None, &[]).await.unwrap();
+        let run = t.create_run(&editor(), &NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
+        let root = run.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap().to_string();
+        let body = || futures::stream::iter(vec![Ok::<_, String>(b"a,b\n1,2\n".to_vec())]);
+        assert_eq!(t.put_artifact(&editor(), &format!("{root}/data/table.csv"), body()).await.unwrap(), 8);
+        let listed = t.list_artifacts(&as_role(Role::Viewer), &root).await.unwrap();
+        assert_eq!(listed, [ArtifactEntry { path: "data".into(), is_dir: true, file_size: None }]);
+        let (uri, by_run) = t.list_run_artifacts(&editor(), &run.info.run_id, Some("data")).await.unwrap();
+        assert_eq!((uri, by_run[0].path.as_str(), by_run[0].file_size), (run.info.artifact_uri.clone(), "data/table.csv", Some(8)));
+        let refused = t.put_artifact(&as_role(Role::Viewer), &format!("{root}/x"), body()).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Forbidden);
+        assert_eq!(t.put_artifact(&editor(), &format!("{root}/../x"), body()).await.unwrap_err().kind(), ErrorKind::Invalid);
+        let stranger = format!("{exp}/{}/artifacts/x", "cd".repeat(16));
+        assert_eq!(t.put_artifact(&editor(), &stranger, body()).await.unwrap_err().kind(), ErrorKind::NotFound, "no such run");
+
+        let model = t.create_logged_model(&editor(), &NewLoggedModel { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
+        let model_root = model.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap().to_string();
+        t.put_artifact(&editor(), &format!("{model_root}/MLmodel"), body()).await.unwrap();
+        assert_eq!(t.list_artifacts(&editor(), &model_root).await.unwrap().len(), 1);
+        t.delete_artifact(&editor(), &format!("{root}/data")).await.unwrap();
+        assert!(t.list_artifacts(&editor(), &root).await.unwrap().is_empty());
+        assert_eq!(t.artifact(&editor(), &format!("{root}/data/table.csv")).await.err().unwrap().kind(), ErrorKind::NotFound);
+        let audit = accounts::audit::query(&db, &AuditQuery::default()).await.unwrap();
+        assert_eq!(audit.iter().filter(|a| a.action.starts_with("artifact.")).count(), 3, "two puts and a delete, refusals not");
     }
 }
