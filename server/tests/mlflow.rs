@@ -155,7 +155,11 @@ async fn runs_metrics_and_batches_speak_mlflows_json() {
         let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
         let reply =
             app.request_raw("POST", "/api/2.0/mlflow/runs/log-batch", &headers, Some(bad.as_bytes().to_vec())).await;
-        assert_eq!((reply.status, json_of(&reply)["error_code"].as_str()), (400, Some("BAD_REQUEST")), "{bad}");
+        assert_eq!(
+            (reply.status, json_of(&reply)["error_code"].as_str()),
+            (400, Some("INVALID_PARAMETER_VALUE")),
+            "{bad}"
+        );
     }
 
     // Search: the filter's error names the position; a token is bound to its query.
@@ -250,5 +254,31 @@ async fn artifacts_stream_in_and_out_and_never_leave_their_run() {
         .request_raw("GET", &format!("/api/2.0/mlflow-artifacts/artifacts/{root}/model/MLmodel"), &headers, None)
         .await;
     assert_eq!(gone.status, 404);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metric_values_read_back_exactly() {
+    let app = spawn_app().await;
+    let (_, run) = call(&app, "POST", "/api/2.0/mlflow/runs/create", Some(json!({"experiment_id": "0"}))).await;
+    let id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    // Values whose shortest decimal needs all 17 digits: a best-effort float parser is off by one ULP.
+    let values = [0.9925434121760651_f64, 0.1 + 0.2, 1e-300, 123456789.12345679];
+    let metrics: Vec<Value> =
+        values.iter().enumerate().map(|(i, v)| json!({"key": "x", "value": v, "timestamp": 1, "step": i})).collect();
+    let (status, _) =
+        call(&app, "POST", "/api/2.0/mlflow/runs/log-batch", Some(json!({"run_id": id, "metrics": metrics}))).await;
+    assert_eq!(status, 200);
+    let reply = app
+        .request_raw(
+            "GET",
+            &format!("/api/2.0/mlflow/metrics/get-history?run_id={id}&metric_key=x"),
+            &[("authorization", admin_auth().as_str())],
+            None,
+        )
+        .await;
+    let history: Value = serde_json::from_str(&reply.body).unwrap();
+    let got: Vec<f64> = history["metrics"].as_array().unwrap().iter().map(|m| m["value"].as_f64().unwrap()).collect();
+    assert_eq!(got, values, "{}", reply.body);
     app.stop().await.unwrap();
 }

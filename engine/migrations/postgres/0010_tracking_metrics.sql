@@ -2,7 +2,8 @@
 -- run (what a run shows and what search filters and sorts on), kept in the same transaction as
 -- the points. NaN is stored as value 0 with is_nan = 1 on both backends (SQLite reads a stored NaN
 -- as NULL).
--- An identical point logged twice (a client's retry) is kept once, as in MLflow.
+-- An identical point logged twice (a client's retry) is kept once, as in MLflow; the key's order is
+-- the history's (timestamp, then step), as MLflow answers it.
 CREATE TABLE run_metrics (
     run_id    TEXT    NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     key       TEXT    NOT NULL,
@@ -10,7 +11,7 @@ CREATE TABLE run_metrics (
     timestamp BIGINT  NOT NULL,                -- epoch ms
     value     DOUBLE PRECISION NOT NULL,
     is_nan    BIGINT  NOT NULL DEFAULT 0,
-    PRIMARY KEY (run_id, key, step, timestamp, value, is_nan)
+    PRIMARY KEY (run_id, key, timestamp, step, value, is_nan)
 );
 
 CREATE TABLE latest_metrics (

@@ -384,7 +384,7 @@ impl Tracking {
     async fn existing_run(&self, id: &str) -> Result<Run, TrackingError> {
         let found = if runs::is_id(id) { runs::get(&self.db, id).await? } else { None };
         found.ok_or_else(|| {
-            TrackingError::NotFound(format!("no run with id '{}'", crate::accounts::audit::bounded(id, 40)))
+            TrackingError::NotFound(format!("Run with id={} not found", crate::accounts::audit::bounded(id, 40)))
         })
     }
 
@@ -569,7 +569,7 @@ impl Tracking {
         let total = metrics.len() + params.len() + tags.len();
         if total > MAX_BATCH_ENTITIES {
             return Err(TrackingError::Invalid(format!(
-                "A batch logging request can contain at most {MAX_BATCH_ENTITIES} metrics, params and tags in all. Got {total}."
+                "A batch logging request can contain at most {MAX_BATCH_ENTITIES} metrics, params, and tags in total. Got {total}."
             )));
         }
         metrics.iter().try_for_each(check_metric)?;

@@ -108,11 +108,11 @@ pub async fn latest(db: &Database, ids: &[String]) -> Result<HashMap<String, Vec
     Ok(by_run)
 }
 
-/// Where a page of history starts: after this point, in (step, timestamp, value, is_nan) order.
+/// Where a page of history starts: after this point, in (timestamp, step, value, is_nan) order.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct After {
-    pub step: i64,
     pub timestamp: i64,
+    pub step: i64,
     pub value: f64,
     pub is_nan: i64,
 }
@@ -120,26 +120,27 @@ pub struct After {
 impl After {
     pub fn of(m: &Metric) -> After {
         let (value, is_nan) = stored(m.value);
-        After { step: m.step, timestamp: m.timestamp, value, is_nan }
+        After { timestamp: m.timestamp, step: m.step, value, is_nan }
     }
 
     /// As a page token's payload; `f64`'s bits keep the value exact.
     pub fn encode(&self) -> String {
-        format!("{},{},{},{}", self.step, self.timestamp, self.value.to_bits(), self.is_nan)
+        format!("{},{},{},{}", self.timestamp, self.step, self.value.to_bits(), self.is_nan)
     }
 
     pub fn decode(text: &str) -> Option<After> {
         let mut parts = text.split(',');
-        let step = parts.next()?.parse().ok()?;
         let timestamp = parts.next()?.parse().ok()?;
+        let step = parts.next()?.parse().ok()?;
         let value = f64::from_bits(parts.next()?.parse().ok()?);
         let is_nan = parts.next()?.parse().ok()?;
-        parts.next().is_none().then_some(After { step, timestamp, value, is_nan })
+        parts.next().is_none().then_some(After { timestamp, step, value, is_nan })
     }
 }
 
-/// Up to `limit` points of `key` in step order, after `after`; and whether more follow. Read by
-/// the primary key's order, so a page costs its own size at any depth.
+/// Up to `limit` points of `key` in MLflow's history order (timestamp, then step), after
+/// `after`; and whether more follow. Read by the primary key's order, so a page costs its own
+/// size at any depth.
 pub async fn history(
     db: &Database,
     id: &str,
@@ -150,10 +151,10 @@ pub async fn history(
     let mut sql = Sql::new("SELECT key, step, timestamp, value, is_nan FROM run_metrics WHERE run_id = ");
     sql.bind(id.to_string()).push(" AND key = ").bind(key.to_string());
     if let Some(a) = after {
-        sql.push(" AND (step, timestamp, value, is_nan) > (");
-        sql.bind(a.step).push(", ").bind(a.timestamp).push(", ").bind(a.value).push(", ").bind(a.is_nan).push(")");
+        sql.push(" AND (timestamp, step, value, is_nan) > (");
+        sql.bind(a.timestamp).push(", ").bind(a.step).push(", ").bind(a.value).push(", ").bind(a.is_nan).push(")");
     }
-    sql.push(" ORDER BY step, timestamp, value, is_nan LIMIT ").bind(limit + 1);
+    sql.push(" ORDER BY timestamp, step, value, is_nan LIMIT ").bind(limit + 1);
     let rows = sql.fetch_all(db).await?;
     let more = rows.len() as i64 > limit;
     let points = rows.iter().take(limit as usize).map(read).collect::<Result<Vec<_>, _>>()?;

@@ -341,6 +341,14 @@ pub async fn search_versions(
         sql.push(" AND ");
         let expr = match field {
             VersionField::Column(c) => c.to_string(),
+            VersionField::Tag(k) if *op == Op::Ne => {
+                sql.push("NOT EXISTS (SELECT 1 FROM model_version_tags t WHERE t.model = v.model AND t.version = v.version AND t.key = ");
+                sql.bind(k.clone());
+                sql.push(" AND ");
+                condition(&mut sql, db, "t.value", Op::Eq, values);
+                sql.push(")");
+                continue;
+            }
             VersionField::Tag(k) => {
                 sql.push("EXISTS (SELECT 1 FROM model_version_tags t WHERE t.model = v.model AND t.version = v.version AND t.key = ");
                 sql.bind(k.clone());
@@ -487,6 +495,16 @@ pub async fn search_models(
         sql.push(" AND ");
         let expr = match field {
             VersionField::Column(c) => c.to_string(),
+            // `tags.k != 'v'` also matches models without the tag, as in MLflow (its client adds
+            // `tag.mlflow.prompt.is_prompt != 'true'` to every search).
+            VersionField::Tag(k) if *op == Op::Ne => {
+                sql.push("NOT EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.model = m.id AND t.key = ");
+                sql.bind(k.clone());
+                sql.push(" AND ");
+                condition(&mut sql, db, "t.value", Op::Eq, values);
+                sql.push(")");
+                continue;
+            }
             VersionField::Tag(k) => {
                 sql.push("EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.model = m.id AND t.key = ");
                 sql.bind(k.clone());

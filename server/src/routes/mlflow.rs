@@ -415,25 +415,29 @@ impl Args {
                 }
                 Ok(Args(map))
             }
-            Ok(_) => {
-                Err(MlflowError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the request body must be a JSON object"))
-            }
-            Err(e) => Err(MlflowError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("the request body is not valid JSON: {e}"),
-            )),
+            // MLflow reads a body it cannot parse as no arguments, so its clients see
+            // INVALID_PARAMETER_VALUE; the message says what was wrong.
+            Ok(_) => Err(MlflowError::invalid("the request body must be a JSON object")),
+            Err(e) => Err(MlflowError::invalid(format!("the request body is not valid JSON: {e}"))),
         }
     }
 
-    /// A text field; numbers are taken as their text.
+    /// A string field (MLflow's proto refuses a number where a string belongs).
     fn text(&self, name: &str) -> Result<Option<String>, MlflowError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(MlflowError::invalid(format!(
+                "Invalid value {v} for parameter '{name}' supplied: it must be a string"
+            ))),
+        }
+    }
+
+    /// An enum field: its name, or its number.
+    fn enumerated(&self, name: &str) -> Result<Option<String>, MlflowError> {
+        match self.0.get(name) {
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(_) => Err(MlflowError::invalid(format!("'{name}' must be a string"))),
+            _ => self.text(name),
         }
     }
 
@@ -484,8 +488,6 @@ impl Args {
                 let value = match item.get("value") {
                     None | Some(Value::Null) => Some(String::new()),
                     Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    Some(Value::Bool(b)) => Some(b.to_string()),
                     _ => None,
                 };
                 match (key, value) {
@@ -518,7 +520,7 @@ impl Args {
     }
 
     fn view_type(&self, name: &str) -> Result<ViewType, MlflowError> {
-        match self.text(name)? {
+        match self.enumerated(name)? {
             None => Ok(ViewType::ActiveOnly),
             Some(v) => ViewType::parse(&v).ok_or_else(|| {
                 MlflowError::invalid(format!("'{name}' is ACTIVE_ONLY, DELETED_ONLY or ALL; got '{v}'"))
@@ -572,11 +574,7 @@ async fn serve(op: Op, state: &AppState, actor: &Actor, req: Request) -> Result<
         // As MLflow's server: the body is JSON or the request is refused.
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !content_type.is_empty() && !content_type.starts_with("application/json") {
-            return Err(MlflowError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "Bad Request. Content-Type must be one of ['application/json'].",
-            ));
+            return Err(MlflowError::invalid("Bad Request. Content-Type must be one of ['application/json']."));
         }
     }
     let args = Args::of(req).await?;
@@ -645,7 +643,7 @@ async fn serve(op: Op, state: &AppState, actor: &Actor, req: Request) -> Result<
             Ok(json!({"run": to_json(&run)}))
         }
         Op::UpdateRun => {
-            let status = match args.text("status")? {
+            let status = match args.enumerated("status")? {
                 None => None,
                 Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
                     MlflowError::invalid(format!("status is RUNNING, SCHEDULED, FINISHED, FAILED or KILLED; got '{s}'"))
@@ -754,7 +752,7 @@ async fn serve(op: Op, state: &AppState, actor: &Actor, req: Request) -> Result<
             Ok(json!({"model": to_json(&t.logged_model(actor, &model_id()?, allow_deleted).await?)}))
         }
         Op::FinalizeLoggedModel => {
-            let status = args.required("status")?;
+            let status = args.enumerated("status")?.ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'status'."))?;
             let status = match status.as_str() {
                 "1" => "LOGGED_MODEL_PENDING".to_string(),
                 "2" => "LOGGED_MODEL_READY".to_string(),
@@ -919,31 +917,17 @@ async fn serve(op: Op, state: &AppState, actor: &Actor, req: Request) -> Result<
 }
 
 /// The artifact path of a proxy request: what follows `…/artifacts/` in the raw request path,
-/// percent-decoded once (the engine then refuses `..`, backslashes and the like, whichever way
-/// they were spelled).
+/// percent-decoded once.
 fn artifact_path(uri: &axum::http::Uri) -> Result<String, MlflowError> {
     let raw = ARTIFACT_PREFIXES
         .iter()
         .find_map(|p| uri.path().strip_prefix(p)?.strip_prefix("/artifacts/"))
         .unwrap_or_default();
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().map(|p| p.into_owned());
-    let path = decode(raw).map_err(|_| MlflowError::invalid("the artifact path is not valid UTF-8"))?;
-    // Escapes of escapes (`%252e%252e`) are refused too, whatever decodes them later.
-    let mut deeper = path.clone();
-    for _ in 0..3 {
-        match decode(&deeper) {
-            Ok(next) if next != deeper => deeper = next,
-            _ => break,
-        }
-        let bad = deeper.starts_with('/')
-            || deeper.contains('\\')
-            || deeper.contains('#')
-            || deeper.split('/').any(|part| part == ".." || part == ".");
-        if bad {
-            return Err(MlflowError::invalid(format!("Invalid path: '{path}' leaves its folder once decoded")));
-        }
-    }
-    Ok(path)
+    // The engine checks this and every further decoding of it (`%252e%252e`).
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|p| p.into_owned())
+        .map_err(|_| MlflowError::invalid("the artifact path is not valid UTF-8"))
 }
 
 async fn upload_artifact(State(state): State<AppState>, Caller(actor): Caller, req: Request) -> Response {

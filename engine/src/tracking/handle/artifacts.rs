@@ -24,10 +24,11 @@ pub struct ArtifactEntry {
     pub file_size: Option<u64>,
 }
 
-/// A checked artifact path and the run or logged model it belongs to.
+/// A checked artifact path and the run or logged model it belongs to (none for the folders
+/// above them, `<exp>` and `<exp>/<run>`, which can be listed but hold no files of their own).
 struct Located {
     path: String,
-    owner: Owner,
+    owner: Option<Owner>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -36,47 +37,67 @@ enum Owner {
     Model(String),
 }
 
-/// Checks a decoded artifact path (relative to `mlflow-artifacts:/`) and finds its run.
+/// Checks a decoded artifact path (relative to `mlflow-artifacts:/`; empty is the root) and finds
+/// its owner. The rules hold for the path as given and for every further decoding of its
+/// escapes (`%252e%252e` is `..` to whatever decodes twice).
 fn locate(path: &str) -> Result<Located, TrackingError> {
     let path = path.trim_end_matches('/');
     let refuse = |rule: &str| {
-        TrackingError::Invalid(format!(
-            "Invalid artifact path: '{}'. {rule}",
-            crate::accounts::audit::bounded(path, 200)
-        ))
+        TrackingError::Invalid(format!("Invalid path: '{}'. {rule}", crate::accounts::audit::bounded(path, 200)))
     };
-    if path.starts_with('/') || path.contains(':') && path.split('/').next().is_some_and(|p| p.ends_with(':')) {
-        return Err(refuse("An artifact path is relative to the artifact root, not absolute."));
+    let mut spelled = path.to_string();
+    for _ in 0..4 {
+        check_spelling(&spelled).map_err(refuse)?;
+        match percent_encoding::percent_decode_str(&spelled).decode_utf8() {
+            Ok(next) if next != spelled => spelled = next.into_owned(),
+            _ => break,
+        }
     }
-    if path.contains('\\') {
-        return Err(refuse("Backslashes are not allowed in artifact paths."));
-    }
-    if path.contains('#') {
-        return Err(refuse("'#' is not allowed in artifact paths."));
-    }
-    if path.chars().any(char::is_control) {
-        return Err(refuse("Control characters are not allowed in artifact paths."));
-    }
-    let parts: Vec<&str> = path.split('/').collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-        return Err(refuse("'..', '.' and empty parts are not allowed: a path must stay inside its run."));
-    }
-    if parts.last().is_some_and(|p| p.ends_with(".part")) {
-        return Err(refuse("Names ending in '.part' are kept for writes under way."));
-    }
-    match parts.as_slice() {
+    let parts: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('/').collect() };
+    let owner = match parts.as_slice() {
         [exp, run, "artifacts", ..] if exp.parse::<u64>().is_ok() && crate::tracking::runs::is_id(run) => {
-            Ok(Located { path: path.to_string(), owner: Owner::Run(run.to_string()) })
+            Some(Owner::Run(run.to_string()))
         }
         [exp, "models", model, "artifacts", ..] if exp.parse::<u64>().is_ok() && logged::is_id(model) => {
-            Ok(Located { path: path.to_string(), owner: Owner::Model(model.to_string()) })
+            Some(Owner::Model(model.to_string()))
         }
-        _ => Err(TrackingError::NotFound(format!(
-            "no run's or model's artifact folder holds '{}': artifact paths are <experiment id>/<run id>/artifacts/… \
-             or <experiment id>/models/<model id>/artifacts/…",
-            crate::accounts::audit::bounded(path, 200)
-        ))),
+        _ => None,
+    };
+    Ok(Located { path: path.to_string(), owner })
+}
+
+/// Why a spelling of a path may not be used, if it may not.
+fn check_spelling(path: &str) -> Result<(), &'static str> {
+    if path.starts_with('/') || path.split('/').next().is_some_and(|p| p.ends_with(':')) {
+        return Err("An artifact path is relative to the artifact root, not absolute.");
     }
+    if path.contains('\\') {
+        return Err("Backslashes are not allowed in artifact paths.");
+    }
+    if path.contains('#') {
+        return Err("'#' is not allowed in artifact paths.");
+    }
+    if path.chars().any(char::is_control) {
+        return Err("Control characters are not allowed in artifact paths.");
+    }
+    if !path.is_empty() && path.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+        return Err("'..', '.' and empty parts are not allowed: a path must stay inside its run.");
+    }
+    if path.rsplit('/').next().is_some_and(|p| p.ends_with(".part")) {
+        return Err("Names ending in '.part' are kept for writes under way.");
+    }
+    Ok(())
+}
+
+/// The owner a write needs: only a run's or a logged model's folder takes files.
+fn writable(at: &Located) -> Result<&Owner, TrackingError> {
+    at.owner.as_ref().ok_or_else(|| {
+        TrackingError::NotFound(format!(
+            "no run's or model's artifact folder holds '{}': artifacts are written under <experiment id>/<run id>/artifacts/… \
+             or <experiment id>/models/<model id>/artifacts/…",
+            crate::accounts::audit::bounded(&at.path, 200)
+        ))
+    })
 }
 
 impl std::fmt::Display for Owner {
@@ -89,7 +110,11 @@ impl std::fmt::Display for Owner {
 }
 
 fn store_key(path: &str) -> String {
-    format!("{STORE_PREFIX}/{path}")
+    if path.is_empty() {
+        STORE_PREFIX.to_string()
+    } else {
+        format!("{STORE_PREFIX}/{path}")
+    }
 }
 
 fn storage_failed(e: StorageError) -> TrackingError {
@@ -101,7 +126,8 @@ fn storage_failed(e: StorageError) -> TrackingError {
 
 impl Tracking {
     /// The owner must exist; to be written, it must also be active.
-    async fn check_owner(&self, owner: &Owner, writing: bool) -> Result<(), TrackingError> {
+    async fn check_owner(&self, owner: Option<&Owner>, writing: bool) -> Result<(), TrackingError> {
+        let Some(owner) = owner else { return Ok(()) };
         match (owner, writing) {
             (Owner::Run(id), true) => self.active_run(id).await.map(|_| ()),
             (Owner::Run(id), false) => self.existing_run(id).await.map(|_| ()),
@@ -126,12 +152,13 @@ impl Tracking {
         actor.require(Role::Editor)?;
         let at = locate(path)?;
         let storage = self.storage()?;
-        self.check_owner(&at.owner, true).await?;
+        let owner = writable(&at)?;
+        self.check_owner(Some(owner), true).await?;
         let stored = storage.write_at(&store_key(&at.path), u64::MAX, body).await.map_err(|e| match e {
             WriteError::Source(m) => TrackingError::Invalid(format!("the upload of '{}' broke off: {m}", at.path)),
             other => TrackingError::Store(other.to_string(), crate::error::ErrorKind::Unavailable),
         })?;
-        self.audit(actor, "artifact.put", &at.owner.to_string(), &at.path).await;
+        self.audit(actor, "artifact.put", &owner.to_string(), &at.path).await;
         Ok(stored.bytes)
     }
 
@@ -140,7 +167,7 @@ impl Tracking {
         actor.require(Role::Viewer)?;
         let at = locate(path)?;
         let storage = self.storage()?;
-        self.check_owner(&at.owner, false).await?;
+        self.check_owner(at.owner.as_ref(), false).await?;
         storage.read_at(&store_key(&at.path)).await.map_err(storage_failed)
     }
 
@@ -150,7 +177,7 @@ impl Tracking {
         actor.require(Role::Viewer)?;
         let at = locate(path)?;
         let storage = self.storage()?;
-        self.check_owner(&at.owner, false).await?;
+        self.check_owner(at.owner.as_ref(), false).await?;
         let listed = storage.list_at(&store_key(&at.path)).await.map_err(storage_failed)?;
         // An empty file has no size in MLflow's answer (proto2 leaves a zero out).
         let entry =
@@ -193,9 +220,10 @@ impl Tracking {
         actor.require(Role::Editor)?;
         let at = locate(path)?;
         let storage = self.storage()?;
-        self.check_owner(&at.owner, true).await?;
+        let owner = writable(&at)?;
+        self.check_owner(Some(owner), true).await?;
         storage.delete_at(&store_key(&at.path)).await.map_err(storage_failed)?;
-        self.audit(actor, "artifact.delete", &at.owner.to_string(), &at.path).await;
+        self.audit(actor, "artifact.delete", &owner.to_string(), &at.path).await;
         Ok(())
     }
 }
@@ -208,9 +236,11 @@ mod tests {
     fn artifact_paths_stay_inside_a_run_folder() {
         let run = "0123456789abcdef0123456789abcdef";
         let ok = locate(&format!("1/{run}/artifacts/model/MLmodel")).unwrap();
-        assert_eq!(ok.owner, Owner::Run(run.into()));
+        assert_eq!(ok.owner, Some(Owner::Run(run.into())));
         let model = locate(&format!("1/models/m-{run}/artifacts/MLmodel")).unwrap();
-        assert_eq!(model.owner, Owner::Model(format!("m-{run}")));
+        assert_eq!(model.owner, Some(Owner::Model(format!("m-{run}"))));
+        assert_eq!(locate("1").unwrap().owner, None, "a folder above runs: listed, never written");
+        assert!(writable(&locate(&format!("1/{run}/elsewhere/x")).unwrap()).is_err());
         assert!(locate(&format!("1/{run}/artifacts")).is_ok());
         for (bad, says) in [
             (format!("1/{run}/artifacts/../../2/x"), "'..'"),
@@ -221,8 +251,9 @@ mod tests {
             (format!("1/{run}/artifacts/a\u{0}b"), "Control"),
             (format!("1/{run}/artifacts/x.part"), ".part"),
             ("C:/x".to_string(), "not absolute"),
-            (format!("1/{run}/elsewhere/x"), "artifact folder"),
-            ("1/nope/artifacts/x".to_string(), "artifact folder"),
+            (format!("1/{run}/artifacts/%252e%252e/x"), "'..'"),
+            (format!("1/{run}/artifacts/%2e%2e%2fx"), "'..'"),
+            (format!("1/{run}/artifacts/%5cx"), "Backslashes"),
         ] {
             let err = locate(&bad).err().unwrap_or_else(|| panic!("{bad} passed"));
             assert!(err.to_string().contains(says), "{bad}: {err}");

@@ -586,11 +586,16 @@ impl Tracking {
             .clone()
             .filter(|m| !m.is_empty())
             .or_else(|| new.source.strip_prefix("models:/").filter(|m| logged::is_id(m)).map(String::from));
+        let mut run_id = new.run_id.clone().filter(|r| !r.is_empty());
         let location = if let Some(model_id) = &model_id {
-            self.existing_logged_model(model_id, false).await?.info.artifact_uri
+            let logged = self.existing_logged_model(model_id, false).await?;
+            // MLflow 3's client names the model, not the run: the run is the model's source.
+            run_id = run_id.or(logged.info.source_run_id);
+            logged.info.artifact_uri
         } else if let Some(rest) = new.source.strip_prefix("runs:/") {
             let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
             let root = self.existing_run(run).await?.info.artifact_uri;
+            run_id = run_id.or_else(|| Some(run.to_string()));
             if path.is_empty() {
                 root
             } else {
@@ -599,10 +604,10 @@ impl Tracking {
         } else {
             new.source.clone()
         };
-        if let Some(run) = new.run_id.as_deref().filter(|r| !r.is_empty()) {
+        if let Some(run) = &run_id {
             self.existing_run(run).await?;
         }
-        let new = NewModelVersion { model_id, ..new.clone() };
+        let new = NewModelVersion { model_id, run_id, ..new.clone() };
         let version = registry::create_version(&self.db, id, &new, &location, actor.name(), crate::now_ms()).await?;
         self.audit(
             actor,

@@ -1,7 +1,10 @@
 use super::*;
 use crate::accounts::{AuditQuery, AuthMethod, Principal};
 use crate::db::testing::both_backends;
-use crate::tracking::{ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunPage, RunQuery, RunStatus, ViewType, RUN_NAME_TAG};
+use crate::tracking::{
+    ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunPage, RunQuery, RunStatus,
+    ViewType, RUN_NAME_TAG,
+};
 
 fn as_role(role: Role) -> Actor {
     let p = Principal { user_id: 1, username: format!("the {}", role.as_str()), role, via: AuthMethod::Token };
@@ -264,7 +267,7 @@ both_backends! {
 
         let history = t.metric_history(&editor(), &id, "loss", None, None).await.unwrap();
         let steps: Vec<(i64, f64)> = history.metrics.iter().map(|m| (m.step, m.value)).collect();
-        assert_eq!(steps, [(0, 0.9), (1, 0.7), (2, 0.5)]);
+        assert_eq!(steps, [(0, 0.9), (2, 0.5), (1, 0.7)], "in timestamp order, as MLflow answers");
         assert!(history.next_page_token.is_none());
         let odd = t.metric_history(&editor(), &id, "odd", None, None).await.unwrap().metrics;
         assert!(odd[0].value.is_nan() && odd[1].value == f64::INFINITY && odd[2].value == f64::NEG_INFINITY);
@@ -302,7 +305,7 @@ both_backends! {
         let refusals = [
             (t.log_batch(&editor(), &fresh, &over, &[], &[]).await, "at most 1000 metrics"),
             (t.log_batch(&editor(), &fresh, &[], &(0..101).map(|i| tag(&format!("p{i}"), "v")).collect::<Vec<_>>(), &[]).await, "at most 100 params"),
-            (t.log_batch(&editor(), &fresh, &at_limit[..950], &params[..30], &tags[..30]).await, "1000 metrics, params and tags in all"),
+            (t.log_batch(&editor(), &fresh, &at_limit[..950], &params[..30], &tags[..30]).await, "1000 metrics, params, and tags in total"),
             (t.log_batch(&editor(), &fresh, &at_limit[..5], &[tag("k", "1"), tag("k", "1")], &[]).await, "Duplicate parameter keys"),
             (t.log_batch(&editor(), &fresh, &[point("m", 1.0, 0, -1)], &[tag("ok", "1")], &[]).await, "must be 0 or more"),
             (t.log_batch(&editor(), &fresh, &[point(&"k".repeat(251), 1.0, 0, 1)], &[], &[]).await, "maximum length of 250"),
@@ -344,7 +347,7 @@ both_backends! {
                 None => break,
             }
         }
-        assert_eq!(steps, (0..5_000).collect::<Vec<_>>(), "every point once, in step order, across four pages");
+        assert_eq!(steps, (0..5_000).collect::<Vec<_>>(), "every point once, in order, across four pages");
         // A token is for its own run and key only.
         let first = t.metric_history(&editor(), &id, "loss", Some(10), None).await.unwrap().next_page_token.unwrap();
         let other = new_run(&t, &exp, "o", 2).await;
@@ -503,10 +506,12 @@ both_backends! {
         assert_eq!(t.version_by_alias(&editor(), "okr-at-risk", "champion").await.unwrap().name, "okr-at-risk", "versions and aliases move along");
         assert_eq!(t.registered_model(&editor(), "okr-risk").await.unwrap_err().code(), "RESOURCE_DOES_NOT_EXIST");
         let by_run = t.search_model_versions(&editor(), Some(&format!("run_id = '{run}'")), None, &[], None).await.unwrap();
-        assert_eq!(by_run.model_versions.len(), 1);
+        assert_eq!(by_run.model_versions.len(), 2, "version 1 through its logged model's run, version 2 through runs:/");
+        assert_eq!(made.run_id.as_deref(), Some(run.as_str()));
         let by_number = t.search_model_versions(&editor(), Some("name = 'okr-at-risk' AND version_number = 2"), None, &[], None).await.unwrap();
         assert_eq!(by_number.model_versions[0].version, "2");
-        let listed = t.search_registered_models(&editor(), Some("name LIKE 'okr-%'"), None, &["name ASC".into()], None).await.unwrap();
+        let filter = "name LIKE 'okr-%' AND tag.`mlflow.prompt.is_prompt` != 'true'"; // as MLflow's client asks
+        let listed = t.search_registered_models(&editor(), Some(filter), None, &["name ASC".into()], None).await.unwrap();
         assert_eq!(listed.registered_models.len(), 1);
         assert!(t.search_registered_models(&editor(), Some("colour = 'x'"), None, &[], None).await.is_err());
 
