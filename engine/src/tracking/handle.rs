@@ -586,6 +586,14 @@ impl Tracking {
             }
         }
         self.active_run(id).await?;
+        // A metric for a logged model that does not exist is the caller's mistake (404), not a
+        // foreign-key failure halfway through the batch.
+        let mut models: Vec<&str> = metrics.iter().filter_map(|m| m.model_id.as_deref()).collect();
+        models.sort_unstable();
+        models.dedup();
+        for model in models {
+            self.existing_logged_model(model, false).await?;
+        }
         let keys: Vec<&str> = seen.keys().copied().collect();
         for old in runs::params_among(&self.db, id, &keys).await? {
             let new = seen.get(old.key.as_str()).copied().unwrap_or_default();

@@ -466,6 +466,10 @@ both_backends! {
         assert_eq!(model.info.artifact_uri, format!("mlflow-artifacts:/{exp}/models/{mid}/artifacts"));
         t.log_outputs(&editor(), &run, &[ModelOutput { model_id: mid.clone(), step: 0 }]).await.unwrap();
         assert_eq!(t.run(&editor(), &run).await.unwrap().outputs.model_outputs[0].model_id, mid);
+        let stranger = Metric { model_id: Some(format!("m-{}", "ef".repeat(16))), ..point("acc", 0.1, 0, 1) };
+        let refused = t.log_batch(&editor(), &run, &[stranger], &[], &[]).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::NotFound, "{refused}");
+        assert!(t.run(&editor(), &run).await.unwrap().data.metrics.is_empty(), "nothing of the refused batch");
         let metric = Metric { model_id: Some(mid.clone()), ..point("acc", 0.9, 0, 1) };
         t.log_batch(&editor(), &run, &[metric], &[], &[]).await.unwrap();
         t.set_logged_model_tags(&editor(), &mid, &[tag("mlflow.modelVersions", "[]")]).await.unwrap();
