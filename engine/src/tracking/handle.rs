@@ -723,7 +723,7 @@ impl Tracking {
 
 mod artifacts;
 mod models;
-pub use artifacts::ArtifactEntry;
+mod views;
 
 #[cfg(test)]
 mod tests;

@@ -457,6 +457,82 @@ pub const MAX_RUN_TAG_VALUE: usize = 8_000;
 pub const MAX_SEARCH_RESULTS: i64 = 50_000;
 /// The default page of a search.
 pub const DEFAULT_SEARCH_RESULTS: i64 = 1_000;
+/// An entry of an artifact folder: its path relative to what was listed, as MLflow's
+/// `FileInfo` has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactEntry {
+    pub path: String,
+    pub is_dir: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+/// An experiment with what its runs say about it, for the Experiments page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentSummary {
+    pub experiment: Experiment,
+    /// Its runs that are not deleted.
+    pub runs: i64,
+    /// Of those, the ones running now.
+    pub running: i64,
+    /// The latest start or end of a run, or the experiment's own last change (epoch ms).
+    pub last_activity: i64,
+}
+
+/// The keys a runs table can show as columns: those of an experiment's latest runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunColumns {
+    pub params: Vec<String>,
+    pub metrics: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// A run named in another's page: its parent or a child.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLink {
+    pub run_id: String,
+    pub run_name: String,
+    pub experiment_id: String,
+    pub status: RunStatus,
+}
+
+/// Everything the Run page shows besides metric charts and artifacts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    pub run: Run,
+    pub experiment: Experiment,
+    pub parent: Option<RunLink>,
+    pub children: Vec<RunLink>,
+    /// The logged models it made (MLflow 3) or used.
+    pub logged_models: Vec<LoggedModel>,
+    /// Registered model versions made from it.
+    pub versions: Vec<ModelVersion>,
+}
+
+/// What the Run page's artifact browser shows of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactPreview {
+    /// Relative to the run's artifact folder.
+    pub path: String,
+    /// Bytes read for the preview (the whole file unless `truncated`).
+    pub bytes: u64,
+    /// The file is longer than a preview reads; what is shown is its start.
+    pub truncated: bool,
+    pub body: PreviewBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PreviewBody {
+    /// Text (JSON pretty-printed when it parses); `syntax` is "json", "yaml" or "text".
+    Text { text: String, syntax: String },
+    /// A CSV or TSV file's first rows.
+    Table { header: Vec<String>, rows: Vec<Vec<String>> },
+    /// An image as a `data:` URL (the page's CSP allows those and nothing else remote).
+    Image { data_url: String },
+    /// Nothing to show; why.
+    None { reason: String },
+}
+
 /// MLflow's validation limits.
 pub const MAX_EXPERIMENT_NAME: usize = 500;
 pub const MAX_KEY: usize = 250;
@@ -480,4 +556,4 @@ pub mod runs;
 mod tokens;
 
 #[cfg(feature = "runtime")]
-pub use handle::{ArtifactEntry, Tracking, TrackingError};
+pub use handle::{Tracking, TrackingError};

@@ -10,19 +10,11 @@ use crate::accounts::Role;
 use crate::actor::Actor;
 use crate::storage::{ByteStream, Listed, StorageError, WriteError};
 use crate::tracking::models as logged;
+use crate::tracking::ArtifactEntry;
 
 /// Where artifacts live in the store.
 const STORE_PREFIX: &str = "artifacts";
 
-/// An entry of an artifact folder: its path relative to what was listed, as MLflow's
-/// `FileInfo` has it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ArtifactEntry {
-    pub path: String,
-    pub is_dir: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file_size: Option<u64>,
-}
 
 /// A checked artifact path and the run or logged model it belongs to (none for the folders
 /// above them, `<exp>` and `<exp>/<run>`, which can be listed but hold no files of their own).

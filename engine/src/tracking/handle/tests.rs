@@ -2,7 +2,7 @@ use super::*;
 use crate::accounts::{AuditQuery, AuthMethod, Principal};
 use crate::db::testing::both_backends;
 use crate::tracking::{
-    ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunPage, RunQuery, RunStatus,
+    ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunColumns, RunPage, RunQuery, RunStatus,
     ViewType, RUN_NAME_TAG,
 };
 
@@ -555,5 +555,42 @@ both_backends! {
         assert_eq!(t.artifact(&editor(), &format!("{root}/data/table.csv")).await.err().unwrap().kind(), ErrorKind::NotFound);
         let audit = accounts::audit::query(&db, &AuditQuery::default()).await.unwrap();
         assert_eq!(audit.iter().filter(|a| a.action.starts_with("artifact.")).count(), 3, "two puts and a delete, refusals not");
+    }
+}
+
+both_backends! {
+    async fn experiment_summaries_count_runs_and_columns_list_keys(db) {
+        let t = Tracking::open(db.clone()).await.unwrap();
+        let busy = t.create_experiment(&editor(), "busy", None, &[]).await.unwrap();
+        let quiet = t.create_experiment(&editor(), "quiet", None, &[]).await.unwrap();
+        let new = |start| NewRun { experiment_id: busy.clone(), start_time: Some(start), ..Default::default() };
+        let a = t.create_run(&editor(), &new(5_000_000_000_000)).await.unwrap().info.run_id;
+        let b = t.create_run(&editor(), &new(5_000_000_000_100)).await.unwrap().info.run_id;
+        let gone = t.create_run(&editor(), &new(5_000_000_000_200)).await.unwrap().info.run_id;
+        t.update_run(&editor(), &a, Some(RunStatus::Finished), Some(5_000_000_000_900), None).await.unwrap();
+        t.delete_run(&editor(), &gone).await.unwrap();
+        t.log_param(&editor(), &a, &tag("lr", "0.1")).await.unwrap();
+        t.log_param(&editor(), &b, &tag("depth", "3")).await.unwrap();
+        t.log_metric(&editor(), &b, &Metric { key: "auc".into(), value: 0.9, timestamp: 1, step: 0, ..Default::default() })
+            .await
+            .unwrap();
+        t.set_run_tag(&editor(), &a, &tag("team", "growth")).await.unwrap();
+
+        let viewer = as_role(Role::Viewer);
+        let all = t.experiment_summaries(&viewer, ViewType::ActiveOnly).await.unwrap();
+        let of = |id: &str| all.iter().find(|s| s.experiment.experiment_id == id).unwrap();
+        assert_eq!(all[0].experiment.experiment_id, busy, "the latest activity first");
+        assert_eq!((of(&busy).runs, of(&busy).running), (2, 1), "deleted runs are not counted");
+        assert_eq!(of(&busy).last_activity, 5_000_000_000_900, "a run's end is activity");
+        assert_eq!((of(&quiet).runs, of(&quiet).running), (0, 0));
+        assert_eq!(of(&quiet).last_activity, of(&quiet).experiment.last_update_time);
+
+        let columns = t.run_columns(&viewer, &busy).await.unwrap();
+        assert_eq!(columns.params, ["depth", "lr"]);
+        assert_eq!(columns.metrics, ["auc"]);
+        assert!(columns.tags.contains(&"team".to_string()) && columns.tags.contains(&RUN_NAME_TAG.to_string()));
+        assert_eq!(t.run_columns(&viewer, &quiet).await.unwrap(), RunColumns::default());
+        assert_eq!(t.run_columns(&viewer, "404").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(t.experiment_summaries(&Actor::anonymous("10.0.0.1"), ViewType::All).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
     }
 }
