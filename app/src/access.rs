@@ -32,7 +32,7 @@ fn path<T: ServerFn>() -> String {
 
 /// Every route and server function with its minimum role.
 pub fn policy() -> Vec<(String, Access)> {
-    use crate::pages::{account, admin, files, login, logs, monitoring, overview, services};
+    use crate::pages::{account, admin, experiments, files, login, logs, models, monitoring, overview, services};
     use Access::*;
     use Role::*;
 
@@ -44,6 +44,10 @@ pub fn policy() -> Vec<(String, Access)> {
         // Pages outside the sidebar.
         ("/login".into(), Anonymous),
         ("/account".into(), AtLeast(Viewer)),
+        ("/experiments/{id}".into(), AtLeast(Viewer)),
+        ("/runs/{id}".into(), AtLeast(Viewer)),
+        ("/compare".into(), AtLeast(Viewer)),
+        ("/models/{name}".into(), AtLeast(Viewer)),
         // Server functions.
         (path::<login::GetSession>(), Anonymous),
         (path::<login::Login>(), Anonymous),
@@ -74,6 +78,22 @@ pub fn policy() -> Vec<(String, Access)> {
         (path::<files::ReprocessFile>(), AtLeast(Editor)),
         (path::<files::ConvertFile>(), AtLeast(Editor)),
         (path::<files::DeleteFile>(), AtLeast(Editor)),
+        (path::<experiments::ListExperiments>(), AtLeast(Viewer)),
+        (path::<experiments::CreateExperiment>(), AtLeast(Editor)),
+        (path::<experiments::SetExperimentDeleted>(), AtLeast(Editor)),
+        (path::<experiments::GetExperiment>(), AtLeast(Viewer)),
+        (path::<experiments::SearchRuns>(), AtLeast(Viewer)),
+        (path::<experiments::GetRun>(), AtLeast(Viewer)),
+        (path::<experiments::MetricPoints>(), AtLeast(Viewer)),
+        (path::<experiments::RunArtifacts>(), AtLeast(Viewer)),
+        (path::<experiments::PreviewArtifact>(), AtLeast(Viewer)),
+        (path::<experiments::SetRunTag>(), AtLeast(Editor)),
+        (path::<experiments::CompareRuns>(), AtLeast(Viewer)),
+        (path::<models::ListModels>(), AtLeast(Viewer)),
+        (path::<models::GetModel>(), AtLeast(Viewer)),
+        (path::<models::SetModelAlias>(), AtLeast(Editor)),
+        (path::<models::SetModelTag>(), AtLeast(Editor)),
+        (path::<models::SetModelDescription>(), AtLeast(Editor)),
     ];
     // The REST API carries its rules in its declarations (`api.rs`); keys with a method win
     // over the bare route.

@@ -201,7 +201,7 @@ fn SidebarNav(user: SessionInfo) -> impl IntoView {
                             .map(|item| {
                                 view! {
                                     <li>
-                                        <A href=item.path exact=true attr:title=item.title attr:class="nav-link">
+                                        <A href=item.path exact={item.path == "/"} attr:title=item.title attr:class="nav-link">
                                             <IconSvg icon=item.icon/>
                                             <span class="label">{item.title}</span>
                                         </A>

@@ -126,8 +126,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/pipelines") view=pipelines::PipelinesPage/>
                     <Route path=path!("/files") view={Lazy::<files::FilesRoute>::new()}/>
                     <Route path=path!("/monitoring") view={Lazy::<monitoring::MonitoringRoute>::new()}/>
-                    <Route path=path!("/experiments") view=experiments::ExperimentsPage/>
-                    <Route path=path!("/models") view=models::ModelsPage/>
+                    <Route path=path!("/experiments") view={Lazy::<experiments::ExperimentsRoute>::new()}/>
+                    <Route path=path!("/experiments/:id") view={Lazy::<experiments::runs::RunsRoute>::new()}/>
+                    <Route path=path!("/runs/:id") view={Lazy::<experiments::run::RunRoute>::new()}/>
+                    <Route path=path!("/compare") view={Lazy::<experiments::compare::CompareRoute>::new()}/>
+                    <Route path=path!("/models") view={Lazy::<models::ModelsRoute>::new()}/>
+                    <Route path=path!("/models/:name") view={Lazy::<models::ModelRoute>::new()}/>
                     <Route path=path!("/logs") view={Lazy::<logs::LogsRoute>::new()}/>
                     <Route path=path!("/login") view=login::LoginPage/>
                     <Route path=path!("/account") view={Lazy::<account::AccountRoute>::new()}/>

@@ -58,7 +58,9 @@ pub const NAV: &[NavGroup] = &[
 ];
 
 /// Pages that are not in the sidebar, with their titles.
-const OTHER_TITLES: &[(&str, &str)] = &[("/login", "Sign in"), ("/account", "Account")];
+const OTHER_TITLES: &[(&str, &str)] = &[("/login", "Sign in"), ("/account", "Account"), ("/compare", "Compare runs")];
+/// Pages below a path, by their prefix.
+const PREFIX_TITLES: &[(&str, &str)] = &[("/experiments/", "Experiment"), ("/runs/", "Run"), ("/models/", "Model")];
 
 /// The title of the page at `path`, or "Page not found".
 pub fn title_for(path: &str) -> &'static str {
@@ -71,6 +73,12 @@ pub fn title_for(path: &str) -> &'static str {
         .find(|item| item.path == trimmed)
         .map(|item| item.title)
         .or_else(|| OTHER_TITLES.iter().find(|(p, _)| *p == trimmed).map(|(_, t)| *t))
+        .or_else(|| {
+            PREFIX_TITLES
+                .iter()
+                .find(|(p, _)| trimmed.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && !rest.contains('/')))
+                .map(|(_, t)| *t)
+        })
         .unwrap_or("Page not found")
 }
 
@@ -83,6 +91,9 @@ mod tests {
         assert_eq!(title_for("/"), "Overview");
         assert_eq!(title_for("/logs/"), "Logs");
         assert_eq!(title_for("/nope"), "Page not found");
+        assert_eq!(title_for("/experiments/3"), "Experiment");
+        assert_eq!(title_for("/runs/abc"), "Run");
+        assert_eq!(title_for("/runs/abc/x"), "Page not found");
     }
 
     #[test]

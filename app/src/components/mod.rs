@@ -1,11 +1,13 @@
 //! Reusable view pieces: icons, the status pill, stat cards, empty states, tables, SVG line
-//! charts and the live system charts and cards built on them.
+//! charts and the live system charts and cards built on them, and the tracking pages' metric
+//! and parallel-coordinates charts.
 
 pub mod card;
 pub mod chart;
 pub mod empty_state;
 pub mod icons;
 pub mod live_charts;
+pub mod metric_chart;
 pub mod status_pill;
 pub mod table;
 

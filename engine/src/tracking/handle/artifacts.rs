@@ -15,7 +15,6 @@ use crate::tracking::ArtifactEntry;
 /// Where artifacts live in the store.
 const STORE_PREFIX: &str = "artifacts";
 
-
 /// A checked artifact path and the run or logged model it belongs to (none for the folders
 /// above them, `<exp>` and `<exp>/<run>`, which can be listed but hold no files of their own).
 struct Located {

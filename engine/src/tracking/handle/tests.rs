@@ -2,8 +2,8 @@ use super::*;
 use crate::accounts::{AuditQuery, AuthMethod, Principal};
 use crate::db::testing::both_backends;
 use crate::tracking::{
-    ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunColumns, RunPage, RunQuery, RunStatus,
-    ViewType, RUN_NAME_TAG,
+    ArtifactEntry, Metric, ModelOutput, NewLoggedModel, NewModelVersion, NewRun, RunColumns, RunPage, RunQuery,
+    RunStatus, ViewType, RUN_NAME_TAG,
 };
 
 fn as_role(role: Role) -> Actor {

@@ -61,7 +61,9 @@ impl Tracking {
                 ExperimentSummary { experiment, runs, running, last_activity }
             })
             .collect();
-        out.sort_by(|a, b| b.last_activity.cmp(&a.last_activity).then_with(|| a.experiment.name.cmp(&b.experiment.name)));
+        out.sort_by(|a, b| {
+            b.last_activity.cmp(&a.last_activity).then_with(|| a.experiment.name.cmp(&b.experiment.name))
+        });
         Ok(out)
     }
 
@@ -146,8 +148,7 @@ impl Tracking {
         }
         logged_models.sort_by_key(|m| m.info.creation_timestamp_ms);
         let filter = format!("run_id = '{}'", run.info.run_id);
-        let versions =
-            self.search_model_versions(actor, Some(&filter), Some(RELATED), &[], None).await?.model_versions;
+        let versions = self.search_model_versions(actor, Some(&filter), Some(RELATED), &[], None).await?.model_versions;
         Ok(RunDetail { run, experiment, parent, children, logged_models, versions })
     }
 
@@ -167,7 +168,12 @@ impl Tracking {
 
     /// The start of an artifact file of a run (`path` relative to its artifact folder) as the
     /// page shows it: text (JSON pretty-printed), CSV/TSV as a table, an image, or why not.
-    pub async fn preview_artifact(&self, actor: &Actor, run_id: &str, path: &str) -> Result<ArtifactPreview, TrackingError> {
+    pub async fn preview_artifact(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        path: &str,
+    ) -> Result<ArtifactPreview, TrackingError> {
         use futures::StreamExt;
         let run = self.run(actor, run_id).await?;
         let root = run.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap_or(&run.info.artifact_uri);
@@ -278,19 +284,29 @@ mod tests {
         let table = preview_body("data/x.csv", b"a,b\n1,2\n3,4\n", false, None);
         assert_eq!(
             table,
-            PreviewBody::Table { header: vec!["a".into(), "b".into()], rows: vec![vec!["1".into(), "2".into()], vec!["3".into(), "4".into()]] }
+            PreviewBody::Table {
+                header: vec!["a".into(), "b".into()],
+                rows: vec![vec!["1".into(), "2".into()], vec!["3".into(), "4".into()]]
+            }
         );
         let cut = preview_body("x.tsv", b"a\tb\n1\t2\n3\t", true, None);
-        assert_eq!(cut, PreviewBody::Table { header: vec!["a".into(), "b".into()], rows: vec![vec!["1".into(), "2".into()]] });
+        assert_eq!(
+            cut,
+            PreviewBody::Table { header: vec!["a".into(), "b".into()], rows: vec![vec!["1".into(), "2".into()]] }
+        );
         match preview_body("m.json", br#"{"a":[1,2]}"#, false, None) {
             PreviewBody::Text { text, syntax } => assert_eq!((text.lines().count(), syntax.as_str()), (6, "json")),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(preview_body("model/MLmodel", b"flavors: {}", false, None), PreviewBody::Text { syntax, .. } if syntax == "yaml"));
+        assert!(
+            matches!(preview_body("model/MLmodel", b"flavors: {}", false, None), PreviewBody::Text { syntax, .. } if syntax == "yaml")
+        );
         assert!(matches!(preview_body("w.bin", b"\x00\x01\xff", false, None), PreviewBody::None { .. }));
         // A cut inside a multi-byte character keeps the text before it.
         let e_acute = "caf\u{e9}".as_bytes();
-        assert!(matches!(preview_body("n.txt", &e_acute[..4], true, None), PreviewBody::Text { text, .. } if text == "caf"));
+        assert!(
+            matches!(preview_body("n.txt", &e_acute[..4], true, None), PreviewBody::Text { text, .. } if text == "caf")
+        );
         let png = preview_body("plot.PNG", b"\x89PNG", false, image_type("plot.PNG"));
         assert_eq!(png, PreviewBody::Image { data_url: "data:image/png;base64,iVBORw==".into() });
         assert!(matches!(preview_body("big.png", b"x", true, Some("image/png")), PreviewBody::None { .. }));
