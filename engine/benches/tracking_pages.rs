@@ -117,25 +117,19 @@ async fn bench() {
     timed("Experiments list (summaries of every experiment)", || t.experiment_summaries(&actor, ViewType::ActiveOnly))
         .await;
     timed("runs table: column chooser keys", || t.run_columns(&actor, &exp)).await;
-    timed("runs table: first page of 50, newest first", || t.search_runs(&actor, &query("", "", 50, None))).await;
-    timed("runs table: first page of 50 by metrics.auc DESC", || {
-        t.search_runs(&actor, &query("", "metrics.`auc` DESC", 50, None))
-    })
-    .await;
-    timed("runs table: 50 of metrics.auc > 0.9 by params.depth", || {
-        t.search_runs(&actor, &query("metrics.auc > 0.9", "params.`depth` ASC", 50, None))
-    })
-    .await;
+    let (newest, by_metric) = (query("", "", 50, None), query("", "metrics.`auc` DESC", 50, None));
+    let filtered = query("metrics.auc > 0.9", "params.`depth` ASC", 50, None);
+    timed("runs table: first page of 50, newest first", || t.search_runs(&actor, &newest)).await;
+    timed("runs table: first page of 50 by metrics.auc DESC", || t.search_runs(&actor, &by_metric)).await;
+    timed("runs table: 50 of metrics.auc > 0.9 by params.depth", || t.search_runs(&actor, &filtered)).await;
     // The token of the page halfway down, walked to in pages of 5,000 (tokens carry the offset).
     let mut token = None;
     for _ in 0..(runs / 2 / 5000) {
         token = t.search_runs(&actor, &query("", "", 5000, token.clone())).await.unwrap().next_page_token;
     }
     let half = runs / 2;
-    timed(&format!("runs table: page of 50 at run {half}, newest first"), || {
-        t.search_runs(&actor, &query("", "", 50, token.clone()))
-    })
-    .await;
+    let deep = query("", "", 50, token);
+    timed(&format!("runs table: page of 50 at run {half}, newest first"), || t.search_runs(&actor, &deep)).await;
     timed("Run page: the run with parent, children and models", || t.run_detail(&actor, &long)).await;
     timed(&format!("Run page: chart of {points} points sampled to 500"), || {
         t.metric_history_sampled(&actor, std::slice::from_ref(&long), "curve", (None, None), Some(500))
