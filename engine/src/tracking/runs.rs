@@ -405,7 +405,7 @@ pub async fn log_batch(
     for tag in tags {
         apply_tag(&mut tx, id, tag).await?;
     }
-    metrics::log(&mut *tx, id, metrics).await?;
+    metrics::log(&mut tx, id, metrics).await?;
     let for_models: Vec<(String, super::Metric)> =
         metrics.iter().filter_map(|m| Some((m.model_id.clone()?, m.clone()))).collect();
     super::models::log_metrics(&mut tx, id, &for_models).await?;

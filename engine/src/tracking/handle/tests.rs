@@ -355,14 +355,14 @@ both_backends! {
         assert!(forged.to_string().contains("invalid page_token"), "{forged}");
         assert!(t.metric_history(&editor(), &id, "acc", Some(10), Some(&first)).await.is_err());
 
-        let sampled = t.metric_history_sampled(&editor(), &[id.clone()], "loss", (None, None), Some(100)).await.unwrap();
+        let sampled = t.metric_history_sampled(&editor(), std::slice::from_ref(&id), "loss", (None, None), Some(100)).await.unwrap();
         assert!((90..=100).contains(&sampled.len()), "at most the 100 asked, and near: {}", sampled.len());
         assert_eq!((sampled[0].step, sampled.last().unwrap().step), (0, 4_999), "the ends are kept");
         assert!(sampled.windows(2).all(|w| w[0].step < w[1].step) && sampled.iter().all(|m| m.run_id.as_deref() == Some(id.as_str())));
-        let window = t.metric_history_sampled(&editor(), &[id.clone()], "loss", (Some(10), Some(19)), Some(100)).await.unwrap();
+        let window = t.metric_history_sampled(&editor(), std::slice::from_ref(&id), "loss", (Some(10), Some(19)), Some(100)).await.unwrap();
         assert_eq!(window.iter().map(|m| m.step).collect::<Vec<_>>(), (10..20).collect::<Vec<_>>(), "fewer than asked: all of them");
         assert!(t.metric_history_sampled(&editor(), &[], "loss", (None, None), None).await.is_err());
-        assert!(t.metric_history_sampled(&editor(), &[id.clone()], "loss", (Some(5), Some(1)), None).await.is_err());
+        assert!(t.metric_history_sampled(&editor(), std::slice::from_ref(&id), "loss", (Some(5), Some(1)), None).await.is_err());
     }
 
     async fn runs_are_searched_with_mlflows_grammar_orders_and_signed_pages(db) {
@@ -476,9 +476,9 @@ both_backends! {
         let ready = t.finalize_logged_model(&editor(), &mid, "LOGGED_MODEL_READY").await.unwrap();
         assert_eq!((ready.info.status.as_str(), ready.data.metrics[0].value), ("LOGGED_MODEL_READY", 0.9));
         assert!(t.finalize_logged_model(&editor(), &mid, "DONE").await.is_err());
-        let found = t.search_logged_models(&editor(), &[exp.clone()], Some("name = 'model'"), None, &[], None).await.unwrap();
+        let found = t.search_logged_models(&editor(), std::slice::from_ref(&exp), Some("name = 'model'"), None, &[], None).await.unwrap();
         assert_eq!(found.models.iter().map(|m| m.info.source_run_id.clone()).collect::<Vec<_>>(), [Some(run.clone())]);
-        let none = t.search_logged_models(&editor(), &[exp.clone()], Some("name = 'other'"), None, &[], None).await.unwrap();
+        let none = t.search_logged_models(&editor(), std::slice::from_ref(&exp), Some("name = 'other'"), None, &[], None).await.unwrap();
         assert!(none.models.is_empty());
 
         t.create_registered_model(&editor(), "okr-risk", None, &[tag("team", "growth")]).await.unwrap();
