@@ -73,7 +73,7 @@ pub fn use_live_feed() -> LiveFeed {
     };
     // Effects run only in the browser.
     Effect::new(move |_| {
-        let is_visible = move || document().visibility_state() != web_sys::VisibilityState::Hidden;
+        let is_visible = move || !crate::refresh::tab_is_hidden();
         visible.set(is_visible());
         let listener = window_event_listener(leptos::ev::visibilitychange, move |_| visible.set(is_visible()));
         on_cleanup(move || listener.remove());

@@ -1,5 +1,6 @@
-//! The navbar's Refresh control: a counter in context. Pages key their resources on it, so one
-//! click refetches what the current page shows.
+//! When pages ask again: the navbar's Refresh control (a counter in context that pages key their
+//! resources on, so one click refetches what the current page shows), and whether the tab is out
+//! of sight, when polls and live feeds wait.
 
 use leptos::prelude::*;
 
@@ -22,5 +23,17 @@ impl Refresh {
 
     pub fn trigger(self) {
         self.0.update(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Whether the browser tab is hidden (always false while rendering on the server).
+pub fn tab_is_hidden() -> bool {
+    #[cfg(not(feature = "ssr"))]
+    {
+        document().visibility_state() == web_sys::VisibilityState::Hidden
+    }
+    #[cfg(feature = "ssr")]
+    {
+        false
     }
 }

@@ -17,13 +17,122 @@ pub struct ChartLine {
     pub points: Vec<Point>,
 }
 
-// The drawing area in SVG units; the SVG scales to its container's width.
-const VW: f64 = 640.0;
-const VH: f64 = 220.0;
-const LEFT: f64 = 64.0;
-const RIGHT: f64 = 10.0;
-const TOP: f64 = 10.0;
-const BOTTOM: f64 = 26.0;
+// The drawing area in SVG units, shared by every line chart; the SVG scales to its container's
+// width.
+pub(crate) const VW: f64 = 640.0;
+pub(crate) const VH: f64 = 220.0;
+pub(crate) const LEFT: f64 = 64.0;
+pub(crate) const RIGHT: f64 = 12.0;
+pub(crate) const TOP: f64 = 10.0;
+pub(crate) const BOTTOM: f64 = 26.0;
+
+/// One legend entry: the line's colour class, its label and the value shown beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegendItem {
+    pub class: String,
+    pub label: String,
+    pub value: Option<String>,
+}
+
+/// What both line charts draw around their lines: the grid with the value labels (`y_ticks`:
+/// SVG y and label), both axes, the labels under the x axis (SVG x and label) and the hover
+/// cursor at an SVG x.
+pub(crate) fn axes_view(
+    y_ticks: Vec<(f64, String)>,
+    x_ticks: Vec<(f64, String)>,
+    cursor: Option<f64>,
+) -> impl IntoView {
+    let grid = y_ticks
+        .into_iter()
+        .map(|(yy, label)| {
+            view! {
+                <line class="grid" x1=LEFT x2=VW - RIGHT y1=yy y2=yy></line>
+                <text class="tick" x=LEFT - 6.0 y=yy + 4.0 text-anchor="end">{label}</text>
+            }
+        })
+        .collect_view();
+    let labels = x_ticks
+        .into_iter()
+        .map(|(xx, label)| view! { <text class="tick" x=xx y=VH - 8.0 text-anchor="middle">{label}</text> })
+        .collect_view();
+    let cursor = cursor.map(|xx| view! { <line class="cursor" x1=xx x2=xx y1=TOP y2=VH - BOTTOM></line> });
+    view! {
+        {grid}
+        {labels}
+        <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=VH - BOTTOM></line>
+        <line class="axis" x1=LEFT x2=VW - RIGHT y1=VH - BOTTOM y2=VH - BOTTOM></line>
+        {cursor}
+    }
+}
+
+/// The frame of a line chart: heading and legend, the readout of the values under the pointer
+/// (`hint` until it points), and the SVG plot (the children). `on_hover` gets where the pointer
+/// is across the plot area, 0 at the value axis to 1 at the right end, and None when it leaves.
+#[component]
+pub fn ChartFrame(
+    title: String,
+    /// `data-testid` of the figure; its heading's id derives from it.
+    test_id: String,
+    legend: Signal<Vec<LegendItem>>,
+    readout: Signal<Option<String>>,
+    hint: &'static str,
+    on_hover: Callback<Option<f64>>,
+    /// The points drawn (`data-points`, which tests wait on).
+    points: Signal<usize>,
+    /// The newest point's time (`data-last-t`), for time charts.
+    #[prop(optional)]
+    last_t: Option<Signal<i64>>,
+    children: Children,
+) -> impl IntoView {
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        use wasm_bindgen::JsCast;
+        let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+        let rect = target.get_bounding_client_rect();
+        if rect.width() <= 0.0 {
+            return;
+        }
+        let sx = (ev.client_x() as f64 - rect.left()) / rect.width() * VW;
+        on_hover.run(Some(((sx - LEFT) / (VW - LEFT - RIGHT)).clamp(0.0, 1.0)));
+    };
+    let legend = move || {
+        legend
+            .get()
+            .into_iter()
+            .map(|item| {
+                let value = item.value.map(|v| view! { ": " <strong>{v}</strong> });
+                view! {
+                    <li>
+                        <span class=format!("swatch {}", item.class) aria-hidden="true"></span>
+                        {item.label}
+                        {value}
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    let heading_id = format!("{test_id}-title");
+    view! {
+        <figure class="chart card" data-testid=test_id data-points=points data-last-t=move || last_t.map(|t| t.get())>
+            <figcaption class="chart-head">
+                <h3 id=heading_id.clone()>{title}</h3>
+                <ul class="legend">{legend}</ul>
+            </figcaption>
+            <p class="chart-readout small muted" aria-live="off">
+                {move || readout.get().unwrap_or_else(|| hint.into())}
+            </p>
+            <svg
+                viewBox=format!("0 0 {VW} {VH}")
+                role="img"
+                aria-labelledby=heading_id
+                preserveAspectRatio="none"
+                on:mousemove=on_move
+                on:mouseleave=move |_| on_hover.run(None)
+            >
+                {children()}
+            </svg>
+        </figure>
+    }
+}
 
 /// A value with its unit, as axis labels and the hover readout show it.
 pub fn format_value(unit: Unit, v: f64) -> String {
@@ -122,39 +231,22 @@ pub fn LineChart(
     test_id: &'static str,
 ) -> impl IntoView {
     let hover = RwSignal::new(None::<i64>);
-
-    let on_move = move |ev: leptos::ev::MouseEvent| {
-        use wasm_bindgen::JsCast;
-        let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-        let rect = target.get_bounding_client_rect();
-        if rect.width() <= 0.0 {
-            return;
-        }
-        let sx = (ev.client_x() as f64 - rect.left()) / rect.width() * VW;
+    let on_hover = Callback::new(move |frac: Option<f64>| {
         let (from, to) = window.get_untracked();
-        let frac = ((sx - LEFT) / (VW - LEFT - RIGHT)).clamp(0.0, 1.0);
-        hover.set(Some(from + ((to - from) as f64 * frac) as i64));
-    };
-
-    let newest = move || {
+        hover.set(frac.map(|f| from + ((to - from) as f64 * f) as i64));
+    });
+    let legend = Signal::derive(move || {
         lines
             .get()
             .into_iter()
-            .map(|l| {
-                let value = l.points.last().map(|p| format_value(unit, p.avg)).unwrap_or_else(|| "no data".into());
-                view! {
-                    <li>
-                        <span class=format!("swatch {}", l.class) aria-hidden="true"></span>
-                        {l.label}
-                        ": "
-                        <strong>{value}</strong>
-                    </li>
-                }
+            .map(|l| LegendItem {
+                class: l.class.into(),
+                label: l.label.into(),
+                value: Some(l.points.last().map(|p| format_value(unit, p.avg)).unwrap_or_else(|| "no data".into())),
             })
-            .collect_view()
-    };
-
-    let readout = move || {
+            .collect()
+    });
+    let readout = Signal::derive(move || {
         let t = hover.get()?;
         let (_, to) = window.get();
         let parts = lines
@@ -168,7 +260,7 @@ pub fn LineChart(
             .collect::<Vec<_>>()
             .join(" · ");
         Some(format!("{}: {parts}", ago_label(((to - t) / 1000).max(0))))
-    };
+    });
 
     let plot = move || {
         let lines = lines.get();
@@ -180,25 +272,11 @@ pub fn LineChart(
         let x = move |t: i64| LEFT + (t - from) as f64 / span * (VW - LEFT - RIGHT);
         let y = move |v: f64| TOP + (1.0 - (v / top).clamp(0.0, 1.0)) * (VH - TOP - BOTTOM);
 
-        let y_ticks = (0..=4)
-            .map(|i| {
-                let v = top * i as f64 / 4.0;
-                let yy = y(v);
-                view! {
-                    <line class="grid" x1=LEFT x2=VW - RIGHT y1=yy y2=yy></line>
-                    <text class="tick" x=LEFT - 6.0 y=yy + 4.0 text-anchor="end">{axis_label(unit, v)}</text>
-                }
-            })
-            .collect_view();
+        let y_ticks = (0..=4).map(|i| top * i as f64 / 4.0).map(|v| (y(v), axis_label(unit, v))).collect();
         let span_secs = (to - from) / 1000;
         let step = time_step_secs(span_secs);
-        let x_ticks = (0..=span_secs / step)
-            .map(|i| {
-                let ago = i * step;
-                let xx = x(to - ago * 1000);
-                view! { <text class="tick" x=xx y=VH - 8.0 text-anchor="middle">{ago_label(ago)}</text> }
-            })
-            .collect_view();
+        let x_ticks =
+            (0..=span_secs / step).map(|i| i * step).map(|ago| (x(to - ago * 1000), ago_label(ago))).collect();
         let drawn = lines
             .iter()
             .map(|l| {
@@ -209,43 +287,28 @@ pub fn LineChart(
                 }
             })
             .collect_view();
-        let cursor = hover.get().map(|t| {
-            let xx = x(t);
-            view! { <line class="cursor" x1=xx x2=xx y1=TOP y2=VH - BOTTOM></line> }
-        });
         view! {
-            {y_ticks}
-            {x_ticks}
-            <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=VH - BOTTOM></line>
-            <line class="axis" x1=LEFT x2=VW - RIGHT y1=VH - BOTTOM y2=VH - BOTTOM></line>
+            {axes_view(y_ticks, x_ticks, hover.get().map(x))}
             {drawn}
-            {cursor}
         }
     };
 
-    let points = move || lines.with(|l| l.first().map(|l| l.points.len()).unwrap_or(0));
-    let last_t = move || lines.with(|l| l.first().and_then(|l| l.points.last()).map(|p| p.t_ms).unwrap_or(0));
-    let heading_id = format!("{test_id}-title");
+    let points = Signal::derive(move || lines.with(|l| l.first().map(|l| l.points.len()).unwrap_or(0)));
+    let last_t =
+        Signal::derive(move || lines.with(|l| l.first().and_then(|l| l.points.last()).map(|p| p.t_ms).unwrap_or(0)));
     view! {
-        <figure class="chart card" data-testid=test_id data-points=points data-last-t=last_t>
-            <figcaption class="chart-head">
-                <h3 id=heading_id.clone()>{title}</h3>
-                <ul class="legend">{newest}</ul>
-            </figcaption>
-            <p class="chart-readout small muted" aria-live="off">
-                {move || readout().unwrap_or_else(|| "Point at the chart to read values".into())}
-            </p>
-            <svg
-                viewBox=format!("0 0 {VW} {VH}")
-                role="img"
-                aria-labelledby=heading_id
-                preserveAspectRatio="none"
-                on:mousemove=on_move
-                on:mouseleave=move |_| hover.set(None)
-            >
-                {plot}
-            </svg>
-        </figure>
+        <ChartFrame
+            title=title.to_string()
+            test_id=test_id.to_string()
+            legend=legend
+            readout=readout
+            hint="Point at the chart to read values"
+            on_hover=on_hover
+            points=points
+            last_t=last_t
+        >
+            {plot}
+        </ChartFrame>
     }
 }
 

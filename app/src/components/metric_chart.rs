@@ -5,6 +5,8 @@
 
 use leptos::prelude::*;
 
+use super::chart::{axes_view, ChartFrame, LegendItem, BOTTOM, LEFT, RIGHT, TOP, VH, VW};
+
 /// One run's line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricSeries {
@@ -18,13 +20,6 @@ pub struct MetricSeries {
 pub fn line_class(color: usize) -> String {
     format!("line-{}", color % 8 + 1)
 }
-
-const VW: f64 = 640.0;
-const VH: f64 = 220.0;
-const LEFT: f64 = 64.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 10.0;
-const BOTTOM: f64 = 26.0;
 
 /// A number as the tracking pages show it: up to four significant decimals, exponents for very
 /// large or small magnitudes, and NaN and infinities by name.
@@ -134,37 +129,22 @@ pub fn MetricChart(
         })
     });
 
-    let on_move = move |ev: leptos::ev::MouseEvent| {
-        use wasm_bindgen::JsCast;
-        let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-        let rect = target.get_bounding_client_rect();
-        if rect.width() <= 0.0 {
-            return;
-        }
-        let sx = (ev.client_x() as f64 - rect.left()) / rect.width() * VW;
+    let on_hover = Callback::new(move |frac: Option<f64>| {
         let (from, to, _) = bounds.get_untracked();
-        let frac = ((sx - LEFT) / (VW - LEFT - RIGHT)).clamp(0.0, 1.0);
-        hover.set(Some(from + ((to - from) as f64 * frac).round() as i64));
-    };
-
-    let legend = move || {
+        hover.set(frac.map(|f| from + ((to - from) as f64 * f).round() as i64));
+    });
+    let legend = Signal::derive(move || {
         series
             .get()
             .into_iter()
-            .map(|s| {
-                let last = s.points.last().map(|p| format_number(p.1)).unwrap_or_else(|| "no points".into());
-                view! {
-                    <li>
-                        <span class=format!("swatch {}", line_class(s.color)) aria-hidden="true"></span>
-                        {s.label}
-                        ": "
-                        <strong>{last}</strong>
-                    </li>
-                }
+            .map(|s| LegendItem {
+                class: line_class(s.color),
+                value: Some(s.points.last().map(|p| format_number(p.1)).unwrap_or_else(|| "no points".into())),
+                label: s.label,
             })
-            .collect_view()
-    };
-    let readout = move || {
+            .collect()
+    });
+    let readout = Signal::derive(move || {
         let step = hover.get()?;
         let parts = series
             .get()
@@ -175,29 +155,14 @@ pub fn MetricChart(
             .collect::<Vec<_>>()
             .join(" · ");
         Some(parts)
-    };
+    });
     let plot = move || {
         let (min_s, max_s, (lo, hi, ticks)) = bounds.get();
         let span = (max_s - min_s) as f64;
         let x = move |s: i64| LEFT + (s - min_s) as f64 / span * (VW - LEFT - RIGHT);
         let y = move |v: f64| TOP + (1.0 - ((v - lo) / (hi - lo)).clamp(0.0, 1.0)) * (VH - TOP - BOTTOM);
-        let y_ticks = ticks
-            .iter()
-            .map(|v| {
-                let yy = y(*v);
-                view! {
-                    <line class="grid" x1=LEFT x2=VW - RIGHT y1=yy y2=yy></line>
-                    <text class="tick" x=LEFT - 6.0 y=yy + 4.0 text-anchor="end">{format_number(*v)}</text>
-                }
-            })
-            .collect_view();
-        let x_ticks = step_ticks(min_s, max_s)
-            .into_iter()
-            .map(|s| {
-                let xx = x(s);
-                view! { <text class="tick" x=xx y=VH - 8.0 text-anchor="middle">{s.to_string()}</text> }
-            })
-            .collect_view();
+        let y_ticks = ticks.iter().map(|v| (y(*v), format_number(*v))).collect();
+        let x_ticks = step_ticks(min_s, max_s).into_iter().map(|s| (x(s), s.to_string())).collect();
         let lines = series
             .get()
             .iter()
@@ -213,41 +178,24 @@ pub fn MetricChart(
                 }
             })
             .collect_view();
-        let cursor = hover.get().map(|s| {
-            let xx = x(s);
-            view! { <line class="cursor" x1=xx x2=xx y1=TOP y2=VH - BOTTOM></line> }
-        });
         view! {
-            {y_ticks}
-            {x_ticks}
-            <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=VH - BOTTOM></line>
-            <line class="axis" x1=LEFT x2=VW - RIGHT y1=VH - BOTTOM y2=VH - BOTTOM></line>
+            {axes_view(y_ticks, x_ticks, hover.get().map(x))}
             {lines}
-            {cursor}
         }
     };
-    let points = move || series.with(|s| s.iter().map(|l| l.points.len()).sum::<usize>());
-    let heading_id = format!("{test_id}-title");
+    let points = Signal::derive(move || series.with(|s| s.iter().map(|l| l.points.len()).sum::<usize>()));
     view! {
-        <figure class="chart card" data-testid=test_id data-points=points>
-            <figcaption class="chart-head">
-                <h3 id=heading_id.clone()>{title}</h3>
-                <ul class="legend">{legend}</ul>
-            </figcaption>
-            <p class="chart-readout small muted" aria-live="off">
-                {move || readout().unwrap_or_else(|| "Point at the chart to read values by step".into())}
-            </p>
-            <svg
-                viewBox=format!("0 0 {VW} {VH}")
-                role="img"
-                aria-labelledby=heading_id
-                preserveAspectRatio="none"
-                on:mousemove=on_move
-                on:mouseleave=move |_| hover.set(None)
-            >
-                {plot}
-            </svg>
-        </figure>
+        <ChartFrame
+            title=title
+            test_id=test_id
+            legend=legend
+            readout=readout
+            hint="Point at the chart to read values by step"
+            on_hover=on_hover
+            points=points
+        >
+            {plot}
+        </ChartFrame>
     }
 }
 

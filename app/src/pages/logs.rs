@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::table::TableHead;
 use crate::components::ErrorNote;
-use crate::refresh::use_refresh;
+use crate::refresh::{tab_is_hidden, use_refresh};
 
 /// Where entries come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,17 +65,6 @@ pub async fn list_logs(
             let entries = engine.stored_logs(&query).await.map_err(|e| failed(e.to_string()))?;
             Ok(LogPage { entries, latest_id })
         }
-    }
-}
-
-fn tab_is_hidden() -> bool {
-    #[cfg(not(feature = "ssr"))]
-    {
-        document().visibility_state() == web_sys::VisibilityState::Hidden
-    }
-    #[cfg(feature = "ssr")]
-    {
-        false
     }
 }
 

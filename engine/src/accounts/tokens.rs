@@ -85,13 +85,19 @@ pub async fn revoke(db: &Database, user_id: i64, token_id: i64, now_ms: i64) -> 
     name.ok_or_else(|| AccountError::NotFound(format!("token {token_id}")))
 }
 
-/// The user behind a token, if it is live and the user enabled; records its use.
+/// How stale a token's "last used" may grow before a use writes it again. A client such as
+/// MLflow's sends hundreds of requests a second with one token; writing the time on each would
+/// be a database write per read, for a figure people read to the day.
+pub const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// The user behind a token, if it is live and the user enabled; records its use (to within
+/// [`LAST_USED_RESOLUTION_MS`]).
 pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Principal>, AccountError> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT t.id, t.user_id, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id \
+        "SELECT t.id, t.user_id, t.last_used_ms, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at_ms IS NULL AND (t.expires_at_ms IS NULL OR t.expires_at_ms > $2) \
          AND u.disabled = 0",
     )
@@ -100,11 +106,14 @@ pub async fn verify(db: &Database, token: &str, now_ms: i64) -> Result<Option<Pr
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
-        .bind(now_ms)
-        .bind(row.try_get::<i64, _>("id")?)
-        .execute(db.pool())
-        .await?;
+    let last_used: Option<i64> = row.try_get("last_used_ms")?;
+    if last_used.is_none_or(|t| now_ms - t >= LAST_USED_RESOLUTION_MS || now_ms < t) {
+        sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
+            .bind(now_ms)
+            .bind(row.try_get::<i64, _>("id")?)
+            .execute(db.pool())
+            .await?;
+    }
     let role: String = row.try_get("role")?;
     Ok(Some(Principal {
         user_id: row.try_get("user_id")?,
@@ -136,9 +145,15 @@ mod tests {
             let who = verify(&db, &secret, 20).await.unwrap().expect("valid");
             assert_eq!(who.via, AuthMethod::Token);
             assert_eq!(list(&db, u.id).await.unwrap()[0].last_used_ms, Some(20));
+            // Uses within the resolution leave the time; the first one past it moves it.
+            verify(&db, &secret, 20 + LAST_USED_RESOLUTION_MS - 1).await.unwrap().expect("valid");
+            assert_eq!(list(&db, u.id).await.unwrap()[0].last_used_ms, Some(20));
+            verify(&db, &secret, 20 + LAST_USED_RESOLUTION_MS).await.unwrap().expect("valid");
+            assert_eq!(list(&db, u.id).await.unwrap()[0].last_used_ms, Some(20 + LAST_USED_RESOLUTION_MS));
 
             assert_eq!(revoke(&db, u.id, listed.id, 30).await.unwrap(), "ci");
             assert!(verify(&db, &secret, 31).await.unwrap().is_none(), "revocation is immediate");
+            assert!(verify(&db, &secret, 20 + LAST_USED_RESOLUTION_MS).await.unwrap().is_none());
 
             let (short, _) = create(&db, u.id, "short-lived", Some(100), 10).await.unwrap();
             assert!(verify(&db, &short, 99).await.unwrap().is_some());

@@ -77,6 +77,10 @@ pub struct Tracking {
     storage: Option<crate::storage::Storage>,
 }
 
+fn no_run(id: &str) -> TrackingError {
+    TrackingError::NotFound(format!("Run with id={} not found", crate::accounts::audit::bounded(id, 40)))
+}
+
 fn no_experiment(id: &str) -> TrackingError {
     TrackingError::NotFound(format!("no experiment with id '{}'", crate::accounts::audit::bounded(id, 40)))
 }
@@ -383,17 +387,20 @@ impl Tracking {
 
     async fn existing_run(&self, id: &str) -> Result<Run, TrackingError> {
         let found = if runs::is_id(id) { runs::get(&self.db, id).await? } else { None };
-        found.ok_or_else(|| {
-            TrackingError::NotFound(format!("Run with id={} not found", crate::accounts::audit::bounded(id, 40)))
-        })
+        found.ok_or_else(|| no_run(id))
     }
 
-    async fn active_run(&self, id: &str) -> Result<Run, TrackingError> {
-        let run = self.existing_run(id).await?;
-        if run.info.lifecycle_stage == Lifecycle::Deleted {
-            return Err(TrackingError::Invalid(format!("run '{id}' is deleted; restore it to change it")));
+    /// Checks that run `id` exists and is not deleted, as every write to it must: one column of
+    /// one row, since a write needs nothing else of the run.
+    async fn active_run(&self, id: &str) -> Result<(), TrackingError> {
+        let stage = if runs::is_id(id) { runs::lifecycle(&self.db, id).await? } else { None };
+        match stage {
+            None => Err(no_run(id)),
+            Some(Lifecycle::Deleted) => {
+                Err(TrackingError::Invalid(format!("run '{id}' is deleted; restore it to change it")))
+            }
+            Some(Lifecycle::Active) => Ok(()),
         }
-        Ok(run)
     }
 
     /// Starts a run (RUNNING) in an active experiment. Its name is `run_name`, or its
@@ -449,6 +456,17 @@ impl Tracking {
     pub async fn run(&self, actor: &Actor, id: &str) -> Result<Run, TrackingError> {
         actor.require(Role::Viewer)?;
         self.existing_run(id).await
+    }
+
+    /// Several runs by id, in the order asked (the Compare page); the first unknown id is the
+    /// error.
+    pub async fn runs_by_id(&self, actor: &Actor, ids: &[&str]) -> Result<Vec<Run>, TrackingError> {
+        actor.require(Role::Viewer)?;
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            runs.push(self.existing_run(id).await?);
+        }
+        Ok(runs)
     }
 
     /// Changes a run's status, end time or name (what is `Some`).
@@ -535,6 +553,19 @@ impl Tracking {
         }
         self.audit(actor, "run.delete_tag", &format!("run {id}"), key).await;
         Ok(())
+    }
+
+    /// Removes a tag if the run has it (the pages' note and tag editors): clearing what is not
+    /// there is done already, so only the run must exist; false when there was nothing to remove.
+    /// Audited when a tag went.
+    pub async fn clear_run_tag(&self, actor: &Actor, id: &str, key: &str) -> Result<bool, TrackingError> {
+        actor.require(Role::Editor)?;
+        self.active_run(id).await?;
+        let removed = runs::delete_tag(&self.db, id, key).await?;
+        if removed {
+            self.audit(actor, "run.delete_tag", &format!("run {id}"), key).await;
+        }
+        Ok(removed)
     }
 
     /// Logs one metric point (MLflow's `log-metric`): a batch of one.

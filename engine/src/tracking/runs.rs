@@ -130,6 +130,13 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<Run>, sqlx::Error> {
     Ok(with_data(db, &rows).await?.pop())
 }
 
+/// A run's lifecycle stage alone (what a write checks first), None when there is no such run.
+pub async fn lifecycle(db: &Database, id: &str) -> Result<Option<Lifecycle>, sqlx::Error> {
+    let stage: Option<String> =
+        sqlx::query_scalar("SELECT lifecycle_stage FROM runs WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
+    Ok(stage.map(|s| Lifecycle::parse(&s).unwrap_or(Lifecycle::Active)))
+}
+
 /// The SQL of a value a clause or an order reads for run `r`.
 fn keyed(sql: &mut Sql<'_>, table: &str, column: &str, key: &str) {
     sql.push(&format!("(SELECT x.{column} FROM {table} x WHERE x.run_id = r.id AND x.key = "));

@@ -20,7 +20,7 @@ use okrflow_engine::tracking::{
 use crate::components::empty_state::EmptyState;
 use crate::components::icons::Icon;
 use crate::components::{error_text, ErrorNote};
-use crate::refresh::use_refresh;
+use crate::refresh::{tab_is_hidden, use_refresh};
 
 /// How often the tracking pages ask again while the tab is visible (new runs, running runs).
 pub const POLL: Duration = Duration::from_secs(3);
@@ -132,14 +132,7 @@ pub async fn set_run_tag(run_id: String, key: String, value: String) -> Result<(
     let engine = engine()?;
     let tracking = engine.tracking();
     if value.is_empty() {
-        let result = tracking.delete_run_tag(&actor(), &run_id, &key).await;
-        if let Err(e) = &result {
-            // Clearing a note that is not there is done already.
-            if e.code() == "RESOURCE_DOES_NOT_EXIST" && tracking.run(&actor(), &run_id).await.is_ok() {
-                return Ok(());
-            }
-        }
-        result.map_err(failed)
+        tracking.clear_run_tag(&actor(), &run_id, &key).await.map(|_| ()).map_err(failed)
     } else {
         tracking.set_run_tag(&actor(), &run_id, &Tag { key, value }).await.map_err(failed)
     }
@@ -153,25 +146,7 @@ pub async fn compare_runs(ids: String) -> Result<Vec<Run>, ServerFnError> {
     if ids.is_empty() || ids.len() > MAX_COMPARED {
         return Err(bad_request(format!("runs must name 1 to {MAX_COMPARED} runs; got {}", ids.len())));
     }
-    let engine = engine()?;
-    let tracking = engine.tracking();
-    let mut runs = Vec::with_capacity(ids.len());
-    for id in ids {
-        runs.push(tracking.run(&actor(), id).await.map_err(failed)?);
-    }
-    Ok(runs)
-}
-
-/// Whether the tab is out of sight (polls wait then).
-pub fn tab_is_hidden() -> bool {
-    #[cfg(not(feature = "ssr"))]
-    {
-        document().visibility_state() == web_sys::VisibilityState::Hidden
-    }
-    #[cfg(feature = "ssr")]
-    {
-        false
-    }
+    engine()?.tracking().runs_by_id(&actor(), &ids).await.map_err(failed)
 }
 
 /// A value that counts up every [`POLL`] while the tab is visible and `active` says so; a

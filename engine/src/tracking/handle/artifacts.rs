@@ -120,7 +120,7 @@ impl Tracking {
     async fn check_owner(&self, owner: Option<&Owner>, writing: bool) -> Result<(), TrackingError> {
         let Some(owner) = owner else { return Ok(()) };
         match (owner, writing) {
-            (Owner::Run(id), true) => self.active_run(id).await.map(|_| ()),
+            (Owner::Run(id), true) => self.active_run(id).await,
             (Owner::Run(id), false) => self.existing_run(id).await.map(|_| ()),
             (Owner::Model(id), writing) => self.existing_logged_model(id, !writing).await.map(|_| ()),
         }

@@ -217,6 +217,20 @@ both_backends! {
         assert!(run.data.tags.contains(&tag("team", "growth")));
         t.delete_run_tag(&editor(), &id, "team").await.unwrap();
         assert_eq!(t.delete_run_tag(&editor(), &id, "team").await.unwrap_err().kind(), ErrorKind::NotFound);
+        // The pages' clear: what is not there is cleared already, but the run must exist and
+        // the caller must be an editor.
+        t.set_run_tag(&editor(), &id, &tag("mlflow.note.content", "hello")).await.unwrap();
+        assert!(t.clear_run_tag(&editor(), &id, "mlflow.note.content").await.unwrap());
+        assert!(!t.clear_run_tag(&editor(), &id, "mlflow.note.content").await.unwrap());
+        assert_eq!(t.clear_run_tag(&editor(), "not-a-run", "x").await.unwrap_err().kind(), ErrorKind::NotFound);
+        let viewer_clear = t.clear_run_tag(&as_role(Role::Viewer), &id, "x").await.unwrap_err();
+        assert_eq!(viewer_clear.kind(), ErrorKind::Forbidden);
+        // Several runs at once, in the order asked; an unknown id names itself.
+        let both = t.runs_by_id(&as_role(Role::Viewer), &[&id, &id]).await.unwrap();
+        assert_eq!(both.iter().map(|r| r.info.run_id.as_str()).collect::<Vec<_>>(), [id.as_str(), id.as_str()]);
+        let unknown = t.runs_by_id(&editor(), &[&id, "nope"]).await.unwrap_err();
+        assert_eq!(unknown.kind(), ErrorKind::NotFound);
+        assert!(unknown.to_string().contains("nope"), "{unknown}");
 
         t.delete_run(&editor(), &id).await.unwrap();
         assert_eq!(t.run(&editor(), &id).await.unwrap().info.lifecycle_stage, Lifecycle::Deleted);
