@@ -12,6 +12,8 @@
 //! - [`monitoring`]: the one-second system samples, chart series and ranges, the Services
 //!   page's view; with `runtime`, the sysinfo sampler, the stored minute history, external
 //!   checks and the registry of components with their controls.
+//! - [`pipelines`]: DAG definitions (typed parameters, a cron schedule in a time zone, typed
+//!   tasks); with `runtime`, reading and checking them from TOML, cron times, placeholders.
 //! - [`tracking`]: MLflow-compatible experiment tracking (experiments so far); with `runtime`,
 //!   the store, MLflow's search filter and the `Tracking` handle.
 //! - [`units`]: bytes, rates and durations as people read them.
@@ -28,7 +30,7 @@
 //! the same types as the server without compiling sqlx or tokio to wasm.
 //!
 //! Capabilities still to come live here under their own names:
-//! `pipelines`, `models` (OKR models).
+//! `models` (OKR models); the rest of `pipelines` (the scheduler, the runs, the task library).
 
 pub mod accounts;
 pub mod error;
@@ -36,6 +38,7 @@ pub mod files;
 pub mod health;
 pub mod logs;
 pub mod monitoring;
+pub mod pipelines;
 pub mod processes;
 pub mod tracking;
 pub mod units;
