@@ -64,6 +64,8 @@ pub enum EngineError {
     Storage { url: String, source: crate::storage::StorageError },
     #[error("cannot prepare experiment tracking: {0}")]
     Tracking(#[from] crate::tracking::TrackingError),
+    #[error("cannot read the pipelines: {0}")]
+    Pipelines(#[from] crate::pipelines::PipelineError),
     #[error("cannot register this process in the database: {0}")]
     Register(#[source] sqlx::Error),
 }
@@ -85,12 +87,14 @@ struct Inner {
     files: Files,
     storage: Storage,
     tracking: crate::tracking::Tracking,
+    pipelines: crate::pipelines::Pipelines,
     /// This process in the database's registry, with its heartbeat task.
     process: crate::processes::Registration,
     registry: Option<(crate::processes::Registry, std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>)>,
     started: Instant,
-    /// The pruning task of the audit log and sessions; aborted at shutdown.
-    housekeeping: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Background tasks aborted at shutdown: the pruning of the audit log and sessions, and the
+    /// watch over the pipeline definitions.
+    housekeeping: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Makes sure the data directory exists and that this process can write into it, so that a
@@ -158,7 +162,7 @@ impl Engine {
         components.register(Arc::new(LogStoreComponent { store: log_store.clone(), started }));
         components.register(Arc::new(SamplerComponent { sampler: sampler.clone(), started }));
         components.register(Arc::new(StorageComponent { storage: storage.clone(), started, last: Default::default() }));
-        let housekeeping = std::sync::Mutex::new(Some(spawn_housekeeping(db.clone())));
+        let mut background = vec![spawn_housekeeping(db.clone())];
         tracing::info!(
             database = %db.url(),
             data_dir = %options.data_dir.display(),
@@ -170,6 +174,12 @@ impl Engine {
         let accounts = Accounts::new(db.clone());
         let services = Services::new(db.clone(), components, checks);
         let tracking = crate::tracking::Tracking::open(db.clone()).await?.with_artifacts(storage.clone());
+        let pipelines = crate::pipelines::Pipelines::open(db.clone(), options.data_dir.join("pipelines")).await?;
+        // Definitions are files beside a serve process; workers read them from the database.
+        if role != Some(Role::Worker) {
+            background.push(pipelines.spawn_watch());
+        }
+        let housekeeping = std::sync::Mutex::new(background);
         let inner = Inner {
             data_dir: options.data_dir,
             db,
@@ -181,6 +191,7 @@ impl Engine {
             files,
             storage,
             tracking,
+            pipelines,
             process,
             registry,
             started,
@@ -191,6 +202,11 @@ impl Engine {
 
     pub fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Pipelines: the definitions in force and their versions.
+    pub fn pipelines(&self) -> &crate::pipelines::Pipelines {
+        &self.inner.pipelines
     }
 
     /// Experiment tracking (MLflow-compatible).
@@ -313,8 +329,9 @@ impl Engine {
     /// Flushes the log store and closes the database. Call once, after the server has stopped.
     pub async fn shutdown(&self) {
         self.begin_shutdown();
-        let housekeeping = self.inner.housekeeping.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(task) = housekeeping {
+        let background =
+            std::mem::take(&mut *self.inner.housekeeping.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for task in background {
             task.abort();
             let _ = task.await;
         }

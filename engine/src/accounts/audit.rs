@@ -62,6 +62,16 @@ pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 pub async fn record(db: &Database, r: Record<'_>) -> Result<(), AccountError> {
+    insert(db.pool(), r).await.map_err(AccountError::from)
+}
+
+/// Records an action inside the caller's transaction, so the record and the change it
+/// describes are written together or not at all.
+pub async fn record_in(conn: &mut sqlx::AnyConnection, r: Record<'_>) -> Result<(), sqlx::Error> {
+    insert(&mut *conn, r).await
+}
+
+async fn insert<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>, r: Record<'_>) -> Result<(), sqlx::Error> {
     fn field(text: &str) -> Cow<'_, str> {
         bounded(text, MAX_FIELD_CHARS)
     }
@@ -77,7 +87,7 @@ pub async fn record(db: &Database, r: Record<'_>) -> Result<(), AccountError> {
     .bind(ip.as_ref())
     .bind(r.outcome.as_str())
     .bind(detail.as_ref())
-    .execute(db.pool())
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -8,13 +8,22 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "runtime")]
+pub mod catalog;
+#[cfg(feature = "runtime")]
 pub mod definition;
 #[cfg(all(test, feature = "runtime"))]
 mod definition_tests;
 #[cfg(feature = "runtime")]
+mod handle;
+#[cfg(feature = "runtime")]
 pub mod schedule;
 #[cfg(feature = "runtime")]
 pub mod template;
+#[cfg(feature = "runtime")]
+pub mod versions;
+
+#[cfg(feature = "runtime")]
+pub use handle::{PipelineError, Pipelines};
 
 /// The longest id of a pipeline, task or parameter.
 pub const MAX_ID: usize = 64;
@@ -549,4 +558,50 @@ impl std::fmt::Display for Problem {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// One recorded version of a definition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub sha256: String,
+    /// Who saved it on the page; None when it was read from its file.
+    pub saved_by: Option<String>,
+    pub created_ms: i64,
+}
+
+/// A pipeline as the list shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineSummary {
+    pub id: String,
+    pub description: String,
+    pub owner: String,
+    pub tags: Vec<String>,
+    pub schedule: Option<Schedule>,
+    pub paused: bool,
+    pub version: i64,
+    pub tasks: usize,
+    pub origin: Origin,
+    /// Its file has problems now (the version shown is the last that read well).
+    pub has_problems: bool,
+}
+
+/// A pipeline in force: its definition, the version it is, its source, and what is wrong with
+/// its file's current text, if anything.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineView {
+    pub definition: Definition,
+    pub version: i64,
+    pub source: String,
+    pub file: String,
+    pub paused: bool,
+    pub problems: Vec<Problem>,
+}
+
+/// A past version: its source, and its definition when this okrflow still reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineVersion {
+    pub info: VersionInfo,
+    pub source: String,
+    pub definition: Option<Definition>,
 }

@@ -636,11 +636,19 @@ impl Tracking {
                 )));
             }
         }
-        runs::log_batch(&self.db, id, metrics, params, tags).await?;
-        if total > 0 {
-            let detail = format!("{} metrics, {} params, {} tags", metrics.len(), params.len(), tags.len());
-            self.audit(actor, "run.log_batch", &format!("run {id}"), &detail).await;
-        }
+        // The audit record goes in the batch's own transaction: one commit, and no record of a
+        // batch that failed.
+        let detail = format!("{} metrics, {} params, {} tags", metrics.len(), params.len(), tags.len());
+        let target = format!("run {id}");
+        let audit = (total > 0).then(|| crate::accounts::audit::Record {
+            actor: actor.name(),
+            action: "run.log_batch",
+            target: &target,
+            ip: actor.address(),
+            outcome: Outcome::Ok,
+            detail: &detail,
+        });
+        runs::log_batch(&self.db, id, metrics, params, tags, audit).await?;
         Ok(())
     }
 

@@ -389,16 +389,20 @@ pub async fn params_among(db: &Database, id: &str, keys: &[&str]) -> Result<Vec<
     sql.fetch_all(db).await?.iter().map(|r| Ok(Tag { key: r.try_get("key")?, value: r.try_get("value")? })).collect()
 }
 
-/// Writes a batch (params not logged before, tags, metric points) in one transaction: all of it
-/// or, on any failure, none.
+/// Writes a batch (params not logged before, tags, metric points) and its audit record in one
+/// transaction: all of it or, on any failure, none.
 pub async fn log_batch(
     db: &Database,
     id: &str,
     metrics: &[super::Metric],
     params: &[Tag],
     tags: &[Tag],
+    audit: Option<crate::accounts::audit::Record<'_>>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.pool().begin().await?;
+    if let Some(record) = audit {
+        crate::accounts::audit::record_in(&mut tx, record).await?;
+    }
     for param in params {
         sqlx::query(
             "INSERT INTO run_params (run_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (run_id, key) DO NOTHING",
