@@ -530,10 +530,9 @@ impl Args {
 }
 
 /// A metric as log-metric and log-batch send it.
-fn metric_of(v: &Value) -> Result<Metric, MlflowError> {
-    let obj = v.as_object().ok_or_else(|| MlflowError::invalid("each metric must be an object"))?;
-    let args = Args(obj.clone());
-    metric_from(&args)
+fn metric_of(v: Value) -> Result<Metric, MlflowError> {
+    let Value::Object(obj) = v else { return Err(MlflowError::invalid("each metric must be an object")) };
+    metric_from(&Args(obj))
 }
 
 fn metric_from(args: &Args) -> Result<Metric, MlflowError> {
@@ -577,7 +576,7 @@ async fn serve(op: Op, state: &AppState, actor: &Actor, req: Request) -> Result<
             return Err(MlflowError::invalid("Bad Request. Content-Type must be one of ['application/json']."));
         }
     }
-    let args = Args::of(req).await?;
+    let mut args = Args::of(req).await?;
     let t = state.engine.tracking();
     let done = || Ok(json!({}));
     match op {
@@ -683,9 +682,10 @@ async fn serve(op: Op, state: &AppState, actor: &Actor, req: Request) -> Result<
             done()
         }
         Op::LogBatch => {
-            let metrics = match args.0.get("metrics") {
+            // Taken out of the arguments, so no metric's fields are copied on the way.
+            let metrics = match args.0.remove("metrics") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(items)) => items.iter().map(metric_of).collect::<Result<_, _>>()?,
+                Some(Value::Array(items)) => items.into_iter().map(metric_of).collect::<Result<_, _>>()?,
                 Some(_) => return Err(MlflowError::invalid("'metrics' must be a list")),
             };
             t.log_batch(actor, &args.run_id()?, &metrics, &args.pairs("params")?, &args.pairs("tags")?).await?;
