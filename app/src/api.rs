@@ -62,6 +62,8 @@ pub enum Body {
     None,
     /// `multipart/form-data`, one part per file.
     Files,
+    /// JSON of the named schema.
+    Json(&'static str),
 }
 
 /// What an answer carries.
@@ -306,6 +308,196 @@ pub mod files {
     };
 }
 
+/// The Pipelines API: reading is for viewers; triggering, pausing, cancelling, clearing and
+/// marking for editors. Every change is audited.
+pub mod pipelines {
+    use super::*;
+
+    const PIPELINE: Param =
+        Param { name: "id", at: In::Path, required: true, value: Value::Text, about: "The pipeline's id." };
+    const RUN: Param = Param {
+        name: "run",
+        at: In::Path,
+        required: true,
+        value: Value::Integer { min: 1, max: i64::MAX },
+        about: "The run's id.",
+    };
+    const TASK: Param =
+        Param { name: "task", at: In::Path, required: true, value: Value::Text, about: "The task's id." };
+    const NOT_FOUND: Answer =
+        Answer { status: 404, about: "No such pipeline, run or task.", content: Content::Json("ErrorBody") };
+    const CONFLICT: Answer =
+        Answer { status: 409, about: "It has ended already.", content: Content::Json("ErrorBody") };
+    const RUN_VIEW: Answer =
+        Answer { status: 200, about: "The run with its tasks and attempts.", content: Content::Json("RunView") };
+
+    pub const LIST: Endpoint = Endpoint {
+        method: Method::Get,
+        path: "/api/v1/pipelines",
+        access: Access::AtLeast(Role::Viewer),
+        name: "listPipelines",
+        summary: "The pipelines in force, and the problems of definition files that do not read",
+        params: &[],
+        body: Body::None,
+        answers: &[Answer { status: 200, about: "The pipelines.", content: Content::Json("PipelineList") }],
+    };
+
+    pub const GET: Endpoint = Endpoint {
+        method: Method::Get,
+        path: "/api/v1/pipelines/{id}",
+        access: Access::AtLeast(Role::Viewer),
+        name: "getPipeline",
+        summary: "A pipeline's definition in force, its source and version",
+        params: &[PIPELINE],
+        body: Body::None,
+        answers: &[Answer { status: 200, about: "The pipeline.", content: Content::Json("PipelineView") }, NOT_FOUND],
+    };
+
+    pub const PAUSE: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/pause",
+        access: Access::AtLeast(Role::Editor),
+        name: "pausePipeline",
+        summary: "Pauses the pipeline's schedule (triggers still run)",
+        params: &[PIPELINE],
+        body: Body::None,
+        answers: &[Answer { status: 200, about: "Paused.", content: Content::Json("PipelineView") }, NOT_FOUND],
+    };
+
+    pub const RESUME: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/resume",
+        access: Access::AtLeast(Role::Editor),
+        name: "resumePipeline",
+        summary: "Resumes the pipeline's schedule (times missed while paused are not run)",
+        params: &[PIPELINE],
+        body: Body::None,
+        answers: &[Answer { status: 200, about: "Resumed.", content: Content::Json("PipelineView") }, NOT_FOUND],
+    };
+
+    pub const RUNS: Endpoint = Endpoint {
+        method: Method::Get,
+        path: "/api/v1/pipelines/{id}/runs",
+        access: Access::AtLeast(Role::Viewer),
+        name: "listRuns",
+        summary: "The pipeline's runs, newest first",
+        params: &[
+            PIPELINE,
+            Param {
+                name: "before",
+                at: In::Query,
+                required: false,
+                value: Value::Integer { min: 1, max: i64::MAX },
+                about: "Only runs older than this run id (the last page's next_before).",
+            },
+            Param {
+                name: "limit",
+                at: In::Query,
+                required: false,
+                value: Value::Integer { min: 1, max: 500 },
+                about: "Runs per page (default 50).",
+            },
+        ],
+        body: Body::None,
+        answers: &[Answer { status: 200, about: "The runs.", content: Content::Json("RunList") }, NOT_FOUND],
+    };
+
+    pub const TRIGGER: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/runs",
+        access: Access::AtLeast(Role::Editor),
+        name: "triggerPipeline",
+        summary: "Starts a run with the given parameters (the defaults fill the rest)",
+        params: &[PIPELINE],
+        body: Body::Json("TriggerRequest"),
+        answers: &[Answer { status: 201, about: "The run started.", content: Content::Json("Triggered") }, NOT_FOUND],
+    };
+
+    pub const RUN_GET: Endpoint = Endpoint {
+        method: Method::Get,
+        path: "/api/v1/pipelines/{id}/runs/{run}",
+        access: Access::AtLeast(Role::Viewer),
+        name: "getRun",
+        summary: "A run with its task instances and every attempt",
+        params: &[PIPELINE, RUN],
+        body: Body::None,
+        answers: &[RUN_VIEW, NOT_FOUND],
+    };
+
+    pub const RUN_CANCEL: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/runs/{run}/cancel",
+        access: Access::AtLeast(Role::Editor),
+        name: "cancelRun",
+        summary: "Cancels a run: its tasks not ended are cancelled, running commands killed",
+        params: &[PIPELINE, RUN],
+        body: Body::None,
+        answers: &[RUN_VIEW, NOT_FOUND, CONFLICT],
+    };
+
+    pub const TASK_CANCEL: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/runs/{run}/tasks/{task}/cancel",
+        access: Access::AtLeast(Role::Editor),
+        name: "cancelTask",
+        summary: "Cancels one task of a run (a running command is killed)",
+        params: &[PIPELINE, RUN, TASK],
+        body: Body::None,
+        answers: &[RUN_VIEW, NOT_FOUND, CONFLICT],
+    };
+
+    pub const TASK_CLEAR: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/runs/{run}/tasks/{task}/clear",
+        access: Access::AtLeast(Role::Editor),
+        name: "clearTask",
+        summary: "Runs a task and everything downstream of it again",
+        params: &[PIPELINE, RUN, TASK],
+        body: Body::None,
+        answers: &[RUN_VIEW, NOT_FOUND],
+    };
+
+    pub const TASK_MARK: Endpoint = Endpoint {
+        method: Method::Post,
+        path: "/api/v1/pipelines/{id}/runs/{run}/tasks/{task}/mark",
+        access: Access::AtLeast(Role::Editor),
+        name: "markTask",
+        summary: "Marks a task success or failed with a note; the run goes on from there",
+        params: &[PIPELINE, RUN, TASK],
+        body: Body::Json("MarkRequest"),
+        answers: &[RUN_VIEW, NOT_FOUND],
+    };
+
+    pub const TASK_LOG: Endpoint = Endpoint {
+        method: Method::Get,
+        path: "/api/v1/pipelines/{id}/runs/{run}/tasks/{task}/log",
+        access: Access::AtLeast(Role::Viewer),
+        name: "taskLog",
+        summary: "A piece of an attempt's log from an offset (poll with next_offset until done)",
+        params: &[
+            PIPELINE,
+            RUN,
+            TASK,
+            Param {
+                name: "attempt",
+                at: In::Query,
+                required: false,
+                value: Value::Integer { min: 1, max: 1_000_000 },
+                about: "The attempt (default the latest).",
+            },
+            Param {
+                name: "offset",
+                at: In::Query,
+                required: false,
+                value: Value::Integer { min: 0, max: i64::MAX },
+                about: "The byte to read from (default 0).",
+            },
+        ],
+        body: Body::None,
+        answers: &[Answer { status: 200, about: "The piece.", content: Content::Json("LogPiece") }, NOT_FOUND],
+    };
+}
+
 /// This document.
 pub const OPENAPI: Endpoint = Endpoint {
     method: Method::Get,
@@ -327,6 +519,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
     files::CONTENT,
     files::REPROCESS,
     files::CONVERT,
+    pipelines::LIST,
+    pipelines::GET,
+    pipelines::PAUSE,
+    pipelines::RESUME,
+    pipelines::RUNS,
+    pipelines::TRIGGER,
+    pipelines::RUN_GET,
+    pipelines::RUN_CANCEL,
+    pipelines::TASK_CANCEL,
+    pipelines::TASK_CLEAR,
+    pipelines::TASK_MARK,
+    pipelines::TASK_LOG,
     OPENAPI,
 ];
 

@@ -28,6 +28,17 @@ fn schemas() -> Map<String, Json> {
     add::<Uploaded>(&mut all);
     add::<Deleted>(&mut all);
     add::<ErrorBody>(&mut all);
+    use okrflow_engine::pipelines::{
+        LogPiece, MarkRequest, PipelineList, PipelineView, RunList, RunView, TriggerRequest, Triggered,
+    };
+    add::<PipelineList>(&mut all);
+    add::<PipelineView>(&mut all);
+    add::<RunList>(&mut all);
+    add::<RunView>(&mut all);
+    add::<TriggerRequest>(&mut all);
+    add::<Triggered>(&mut all);
+    add::<MarkRequest>(&mut all);
+    add::<LogPiece>(&mut all);
     all.into_iter().map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Json::Null))).collect()
 }
 
@@ -96,6 +107,12 @@ fn operation(e: &Endpoint) -> Json {
     match e.access {
         Access::Anonymous => op["security"] = json!([]),
         Access::AtLeast(_) => op["security"] = json!([{ "bearer": [] }, { "basic": [] }]),
+    }
+    if let Body::Json(name) = e.body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": schema_ref(name) } },
+        });
     }
     if e.body == Body::Files {
         op["requestBody"] = json!({

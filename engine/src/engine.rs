@@ -46,6 +46,8 @@ pub struct EngineOptions {
     /// What this process is, registered in the database so the others see it; `None` for a
     /// process that does not stay (`okrflow migrate`).
     pub role: Option<crate::processes::Role>,
+    /// Pipeline task attempts this process runs at once; `None`: the executor's default (4).
+    pub task_slots: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,10 +176,21 @@ impl Engine {
         let accounts = Accounts::new(db.clone());
         let services = Services::new(db.clone(), components, checks);
         let tracking = crate::tracking::Tracking::open(db.clone()).await?.with_artifacts(storage.clone());
-        let pipelines = crate::pipelines::Pipelines::open(db.clone(), options.data_dir.join("pipelines")).await?;
-        // Definitions are files beside a serve process; workers read them from the database.
-        if role != Some(Role::Worker) {
+        let pipelines = crate::pipelines::Pipelines::open(db.clone(), options.data_dir.join("pipelines"))
+            .await?
+            .with_storage(storage.clone());
+        // Definitions are files beside a serve process, which also schedules; workers read
+        // definitions from the database and only run tasks.
+        if role.is_some() && role != Some(Role::Worker) {
             background.push(pipelines.spawn_watch());
+            background.push(pipelines.spawn_scheduler());
+        }
+        if role.is_some() && !options.profiler.idle {
+            let mut config = crate::pipelines::executor::ExecutorConfig::new(options.data_dir.join("runs"));
+            if let Some(slots) = options.task_slots {
+                config.slots = slots;
+            }
+            background.push(pipelines.spawn_executor(process.id.clone(), config));
         }
         let housekeeping = std::sync::Mutex::new(background);
         let inner = Inner {
@@ -340,6 +353,12 @@ impl Engine {
         if let Err(e) = self.inner.files.release_claims().await {
             tracing::warn!("could not put unfinished profiles back in the queue: {e}");
         }
+        // Task attempts cut short by a stop: counted, recorded as interrupted, queued again.
+        match crate::pipelines::runs::release(&self.inner.db, &self.inner.process.id, crate::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tasks = n, "gave back the pipeline tasks this process was running"),
+            Err(e) => tracing::warn!("could not give back the pipeline tasks this process was running: {e}"),
+        }
         if let Some((registry, beat)) = &self.inner.registry {
             let beat = beat.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
             if let Some(task) = beat {
@@ -400,6 +419,7 @@ mod tests {
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),
             role: Some(crate::processes::Role::Serve),
+            task_slots: None,
         };
         let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
         assert!(matches!(first_admin, FirstAdmin::Generated { .. }));
@@ -426,6 +446,7 @@ mod tests {
             max_upload_bytes: crate::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler: Default::default(),
             role: Some(crate::processes::Role::Serve),
+            task_slots: None,
         };
         let (engine, first_admin) = Engine::start(options, buffer, receiver).await.unwrap();
         assert_eq!(first_admin, FirstAdmin::FromEnvironment);

@@ -230,6 +230,7 @@ fn run_worker(args: WorkerArgs, log: String) -> anyhow::Result<()> {
             max_upload_bytes: okrflow_engine::files::DEFAULT_MAX_UPLOAD_BYTES,
             profiler,
             role: Some(okrflow_engine::processes::Role::Worker),
+            task_slots: None,
         };
         let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver)
             .await
@@ -291,6 +292,7 @@ fn run_migrate(storage: StorageArgs) -> anyhow::Result<()> {
             // uploads are not swept.
             profiler: okrflow_engine::files::ProfilerConfig { idle: true, ..Default::default() },
             role: None,
+            task_slots: None,
         };
         let (engine, first_admin) = okrflow_engine::Engine::start(options, buffer, receiver).await?;
         crate::startup::announce_first_admin(&first_admin);

@@ -48,6 +48,7 @@ impl Application {
             max_upload_bytes: config.max_upload_bytes,
             profiler: config.profiler.clone(),
             role: Some(okrflow_engine::processes::Role::Serve),
+            task_slots: None,
         };
         let (engine, first_admin) = Engine::start(options, logs, receiver).await.context("cannot start okrflow")?;
         announce_first_admin(&first_admin);

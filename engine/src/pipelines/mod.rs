@@ -8,22 +8,34 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "runtime")]
+pub mod attempt_log;
+#[cfg(feature = "runtime")]
 pub mod catalog;
+#[cfg(feature = "runtime")]
+pub mod dag;
 #[cfg(feature = "runtime")]
 pub mod definition;
 #[cfg(all(test, feature = "runtime"))]
 mod definition_tests;
 #[cfg(feature = "runtime")]
+pub mod executor;
+#[cfg(all(test, feature = "runtime"))]
+mod executor_tests;
+#[cfg(feature = "runtime")]
 mod handle;
 #[cfg(feature = "runtime")]
+pub mod runs;
+#[cfg(feature = "runtime")]
 pub mod schedule;
+#[cfg(feature = "runtime")]
+pub mod scheduler;
 #[cfg(feature = "runtime")]
 pub mod template;
 #[cfg(feature = "runtime")]
 pub mod versions;
 
 #[cfg(feature = "runtime")]
-pub use handle::{PipelineError, Pipelines};
+pub use handle::{check_params, PipelineError, Pipelines};
 
 /// The longest id of a pipeline, task or parameter.
 pub const MAX_ID: usize = 64;
@@ -34,6 +46,7 @@ pub const MAX_CATCHUP_RUNS: u32 = 1_000;
 
 /// What a parameter holds; the trigger form shows a field of this kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ParamKind {
     String,
@@ -59,6 +72,7 @@ impl ParamKind {
 
 /// A parameter's value, as a trigger gives it and tasks read it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ParamValue {
     Bool(bool),
@@ -81,6 +95,7 @@ impl ParamValue {
 
 /// A typed parameter of a pipeline. Without a default it is required.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ParamSpec {
     pub name: String,
     pub kind: ParamKind,
@@ -109,6 +124,7 @@ impl ParamSpec {
 
 /// When a task runs, given how its upstream tasks ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerRule {
     /// Every upstream succeeded (skipped ones count as not run: the task is skipped too).
@@ -143,6 +159,7 @@ impl TriggerRule {
 /// How a failed attempt is tried again: `retries` more attempts, the n-th after
 /// `delay × backoffⁿ⁻¹` capped at `max_delay`, with jitter drawing from its upper half.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetryPolicy {
     pub retries: u32,
     pub delay_ms: u64,
@@ -171,6 +188,7 @@ impl RetryPolicy {
 /// A cron schedule in a time zone. Missed times (okrflow was down, or the pipeline paused) are
 /// skipped but for the latest, unless `catchup` asks for up to `max_catchup_runs` of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub cron: String,
     /// An IANA time zone name (`Europe/Berlin`); `UTC` unless given.
@@ -185,6 +203,7 @@ pub type Input = Option<String>;
 /// A file of Files: by id (or a parameter giving one), by name (the newest of that name), or the
 /// newest whose name matches a glob.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReadFile {
     #[serde(default)]
@@ -197,6 +216,7 @@ pub struct ReadFile {
 
 /// A whole number, or text that becomes one once its `{{ params.… }}` are filled in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum IdOrTemplate {
     Id(i64),
@@ -204,6 +224,7 @@ pub enum IdOrTemplate {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     #[default]
@@ -213,6 +234,7 @@ pub enum HttpMethod {
 
 /// How a request proves who it is, from a stored secret (never written in the definition).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAuth {
     Bearer {
@@ -230,6 +252,7 @@ pub enum HttpAuth {
 
 /// How further pages are found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Pagination {
     /// The `Link: <…>; rel="next"` header.
@@ -263,6 +286,7 @@ fn default_fetch_retries() -> u32 {
 
 /// An HTTP GET or POST whose JSON answer becomes a table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HttpFetch {
     pub url: String,
@@ -296,6 +320,7 @@ pub struct HttpFetch {
 
 /// A column's expected type in a `validate` rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     String,
@@ -308,6 +333,7 @@ pub enum ColumnType {
 
 /// What one column must satisfy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ColumnRule {
     pub column: String,
@@ -331,6 +357,7 @@ pub struct ColumnRule {
 /// Rules over a table → a report; the task fails when more than `max_failed_share` of the rows
 /// break a rule, or a column rule (required, type, unique, null share) fails.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Validate {
     #[serde(default)]
@@ -342,12 +369,14 @@ pub struct Validate {
 
 /// Polars SQL over the upstream tables, each named by its task's id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Transform {
     pub sql: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Keep {
     #[default]
@@ -357,6 +386,7 @@ pub enum Keep {
 
 /// One row per distinct value of `columns`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Dedupe {
     #[serde(default)]
@@ -368,6 +398,7 @@ pub struct Dedupe {
 
 /// A named, versioned dataset (Parquet in the object store, with its schema and row count).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WriteTable {
     #[serde(default)]
@@ -376,6 +407,7 @@ pub struct WriteTable {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     #[default]
@@ -386,6 +418,7 @@ pub enum FileFormat {
 
 /// A table or report into Files.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WriteFile {
     #[serde(default)]
@@ -398,6 +431,7 @@ pub struct WriteFile {
 /// Chooses which of its downstream tasks run from a field of an upstream's result: the tasks of
 /// the case equal to the field's value, else `default`; the others are skipped.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Branch {
     #[serde(default)]
@@ -411,6 +445,7 @@ pub struct Branch {
 
 /// A program run in the run's folder (definitions saved by admins only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Command {
     pub program: String,
@@ -425,11 +460,13 @@ pub struct Command {
 
 /// Does nothing (joins, placeholders, benchmarks).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Noop {}
 
 /// A task's type with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", content = "config", rename_all = "snake_case")]
 pub enum TaskType {
     ReadFile(ReadFile),
@@ -488,6 +525,7 @@ impl TaskType {
 
 /// One task of a pipeline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskSpec {
     pub id: String,
     pub task: TaskType,
@@ -500,6 +538,7 @@ pub struct TaskSpec {
 
 /// Where a definition came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Compiled into okrflow.
@@ -510,6 +549,7 @@ pub enum Origin {
 
 /// A validated pipeline: its tasks are in an order where every task comes after its upstreams.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Definition {
     pub id: String,
     pub description: String,
@@ -540,6 +580,7 @@ impl Definition {
 
 /// One thing wrong with a definition: the file, and the task and field where there is one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     pub file: String,
     pub task: Option<String>,
@@ -562,6 +603,7 @@ impl std::fmt::Display for Problem {
 
 /// One recorded version of a definition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     pub version: i64,
     pub sha256: String,
@@ -572,6 +614,7 @@ pub struct VersionInfo {
 
 /// A pipeline as the list shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineSummary {
     pub id: String,
     pub description: String,
@@ -589,6 +632,7 @@ pub struct PipelineSummary {
 /// A pipeline in force: its definition, the version it is, its source, and what is wrong with
 /// its file's current text, if anything.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineView {
     pub definition: Definition,
     pub version: i64,
@@ -600,8 +644,257 @@ pub struct PipelineView {
 
 /// A past version: its source, and its definition when this okrflow still reads it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineVersion {
     pub info: VersionInfo,
     pub source: String,
     pub definition: Option<Definition>,
+}
+
+/// Where a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Waiting for a place under the pipeline's `max_active_runs`.
+    Queued,
+    Running,
+    Success,
+    Failed,
+    Cancelled,
+}
+
+impl RunState {
+    pub const ALL: [RunState; 5] =
+        [RunState::Queued, RunState::Running, RunState::Success, RunState::Failed, RunState::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Success => "success",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunState> {
+        RunState::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_done(self) -> bool {
+        matches!(self, RunState::Success | RunState::Failed | RunState::Cancelled)
+    }
+}
+
+/// Where a task of a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Its upstream tasks have not all ended.
+    Pending,
+    /// Ready for a worker (a retry waits for its time).
+    Queued,
+    Running,
+    Success,
+    Failed,
+    /// Not run: a branch chose others, or its trigger rule said no.
+    Skipped,
+    /// Not run because an upstream failed.
+    UpstreamFailed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 8] = [
+        TaskState::Pending,
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Success,
+        TaskState::Failed,
+        TaskState::Skipped,
+        TaskState::UpstreamFailed,
+        TaskState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Success => "success",
+            TaskState::Failed => "failed",
+            TaskState::Skipped => "skipped",
+            TaskState::UpstreamFailed => "upstream_failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskState> {
+        TaskState::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_done(self) -> bool {
+        !matches!(self, TaskState::Pending | TaskState::Queued | TaskState::Running)
+    }
+
+    /// Counts as a failure for trigger rules and the run's outcome.
+    pub fn is_failure(self) -> bool {
+        matches!(self, TaskState::Failed | TaskState::UpstreamFailed)
+    }
+}
+
+/// What started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Schedule,
+    Manual,
+    /// A file whose name matched the pipeline's upload pattern.
+    Upload,
+    /// Another pipeline's run succeeded.
+    Pipeline,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Manual => "manual",
+            TriggerKind::Upload => "upload",
+            TriggerKind::Pipeline => "pipeline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TriggerKind> {
+        [TriggerKind::Schedule, TriggerKind::Manual, TriggerKind::Upload, TriggerKind::Pipeline]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A run as lists show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunSummary {
+    pub id: i64,
+    pub pipeline_id: String,
+    pub version: i64,
+    pub state: RunState,
+    pub trigger: TriggerKind,
+    pub triggered_by: String,
+    pub params: BTreeMap<String, ParamValue>,
+    pub scheduled_ms: Option<i64>,
+    pub note: Option<String>,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+}
+
+/// One task of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TaskInstanceView {
+    pub task_id: String,
+    pub state: TaskState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// When a queued retry may start.
+    pub ready_ms: i64,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    pub message: Option<String>,
+    /// Its small JSON result (counts, paths, a branch's choice), as text.
+    pub output: Option<String>,
+    /// The process running it.
+    pub owner: Option<String>,
+}
+
+/// One attempt of a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptView {
+    pub task_id: String,
+    pub attempt: u32,
+    pub owner: String,
+    pub state: TaskState,
+    pub message: Option<String>,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    pub log_bytes: u64,
+    pub log_cut: bool,
+}
+
+/// A run with its tasks and their attempts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunView {
+    pub run: RunSummary,
+    pub tasks: Vec<TaskInstanceView>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// A piece of an attempt's log from an offset, and where to read on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogPiece {
+    pub text: String,
+    pub next_offset: u64,
+    /// The attempt ended and everything was read.
+    pub done: bool,
+    pub cut: bool,
+}
+
+/// The pipelines in force, and what is wrong with the definition files that do not read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PipelineList {
+    pub pipelines: Vec<PipelineSummary>,
+    pub problems: Vec<Problem>,
+}
+
+/// A page of runs, newest first; `next_before` continues the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+    pub next_before: Option<i64>,
+}
+
+/// A trigger's body: the parameters by name (the defaults fill the rest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// The run a trigger started.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Triggered {
+    pub pipeline_id: String,
+    pub run_id: i64,
+}
+
+/// How a mark ends a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MarkAs {
+    Success,
+    Failed,
+}
+
+/// A mark's body: the outcome and a note saying why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MarkRequest {
+    pub state: MarkAs,
+    #[serde(default)]
+    pub note: String,
 }

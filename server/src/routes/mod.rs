@@ -6,6 +6,7 @@ pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod mlflow;
+pub mod pipelines;
 pub mod server_fns;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route(app::api::OPENAPI.path, get(openapi))
         .merge(files::routes())
         .merge(mlflow::routes())
+        .merge(pipelines::routes())
         .leptos_routes_with_context(
             &state,
             routes,
