@@ -32,7 +32,9 @@ fn path<T: ServerFn>() -> String {
 
 /// Every route and server function with its minimum role.
 pub fn policy() -> Vec<(String, Access)> {
-    use crate::pages::{account, admin, experiments, files, login, logs, models, monitoring, overview, services};
+    use crate::pages::{
+        account, admin, experiments, files, login, logs, models, monitoring, overview, pipelines, services,
+    };
     use Access::*;
     use Role::*;
 
@@ -48,6 +50,9 @@ pub fn policy() -> Vec<(String, Access)> {
         ("/runs/{id}".into(), AtLeast(Viewer)),
         ("/compare".into(), AtLeast(Viewer)),
         ("/models/{name}".into(), AtLeast(Viewer)),
+        ("/pipelines/{id}".into(), AtLeast(Viewer)),
+        ("/pipelines/{id}/trigger".into(), AtLeast(Editor)),
+        ("/pipelines/{id}/runs/{run}".into(), AtLeast(Viewer)),
         // Server functions.
         (path::<login::GetSession>(), Anonymous),
         (path::<login::Login>(), Anonymous),
@@ -94,6 +99,15 @@ pub fn policy() -> Vec<(String, Access)> {
         (path::<models::SetModelAlias>(), AtLeast(Editor)),
         (path::<models::SetModelTag>(), AtLeast(Editor)),
         (path::<models::SetModelDescription>(), AtLeast(Editor)),
+        (path::<pipelines::ListPipelines>(), AtLeast(Viewer)),
+        (path::<pipelines::SetPipelinePaused>(), AtLeast(Editor)),
+        (path::<pipelines::pipeline::GetPipeline>(), AtLeast(Viewer)),
+        (path::<pipelines::pipeline::GetPipelineVersion>(), AtLeast(Viewer)),
+        (path::<pipelines::trigger::GetPipelineParams>(), AtLeast(Viewer)),
+        (path::<pipelines::trigger::TriggerPipeline>(), AtLeast(Editor)),
+        (path::<pipelines::run::GetPipelineRun>(), AtLeast(Viewer)),
+        (path::<pipelines::run::PipelineRunAction>(), AtLeast(Editor)),
+        (path::<pipelines::run::PipelineTaskLog>(), AtLeast(Viewer)),
     ];
     // The REST API carries its rules in its declarations (`api.rs`); keys with a method win
     // over the bare route.

@@ -123,7 +123,10 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=not_found::NotFound>
                     <Route path=path!("/") view={Lazy::<overview::OverviewRoute>::new()}/>
                     <Route path=path!("/services") view={Lazy::<services::ServicesRoute>::new()}/>
-                    <Route path=path!("/pipelines") view=pipelines::PipelinesPage/>
+                    <Route path=path!("/pipelines") view={Lazy::<pipelines::PipelinesRoute>::new()}/>
+                    <Route path=path!("/pipelines/:id") view={Lazy::<pipelines::pipeline::PipelineRoute>::new()}/>
+                    <Route path=path!("/pipelines/:id/trigger") view={Lazy::<pipelines::trigger::TriggerRoute>::new()}/>
+                    <Route path=path!("/pipelines/:id/runs/:run") view={Lazy::<pipelines::run::PipelineRunRoute>::new()}/>
                     <Route path=path!("/files") view={Lazy::<files::FilesRoute>::new()}/>
                     <Route path=path!("/monitoring") view={Lazy::<monitoring::MonitoringRoute>::new()}/>
                     <Route path=path!("/experiments") view={Lazy::<experiments::ExperimentsRoute>::new()}/>

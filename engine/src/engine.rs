@@ -185,13 +185,19 @@ impl Engine {
             background.push(pipelines.spawn_watch());
             background.push(pipelines.spawn_scheduler());
         }
-        if role.is_some() && !options.profiler.idle {
-            let mut config = crate::pipelines::executor::ExecutorConfig::new(options.data_dir.join("runs"));
-            if let Some(slots) = options.task_slots {
-                config.slots = slots;
-            }
-            background.push(pipelines.spawn_executor(process.id.clone(), config));
+        let runs_tasks = role.is_some() && !options.profiler.idle;
+        let mut config = crate::pipelines::executor::ExecutorConfig::new(options.data_dir.join("runs"));
+        config.slots = if runs_tasks { options.task_slots.unwrap_or(config.slots) } else { 0 };
+        if runs_tasks {
+            background.push(pipelines.spawn_executor(process.id.clone(), config.clone()));
         }
+        services.components().register(Arc::new(crate::pipelines::component::PipelinesComponent {
+            db: db.clone(),
+            local: pipelines.local().clone(),
+            schedules: role.is_some() && role != Some(Role::Worker),
+            slots: config.slots,
+            started,
+        }));
         let housekeeping = std::sync::Mutex::new(background);
         let inner = Inner {
             data_dir: options.data_dir,

@@ -59,6 +59,8 @@ const REAP_EVERY: Duration = Duration::from_secs(2);
 pub struct Local {
     pub wake: Notify,
     running: Mutex<HashMap<(i64, String), Arc<Notify>>>,
+    /// When this process's scheduler last looked at the schedules (0: never).
+    pub last_tick_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Local {

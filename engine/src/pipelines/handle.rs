@@ -299,6 +299,7 @@ impl Pipelines {
                 match me.schedule_tick(crate::now_ms()).await {
                     Ok(t) => {
                         failing = false;
+                        me.local.last_tick_ms.store(crate::now_ms(), std::sync::atomic::Ordering::Relaxed);
                         for (pipeline, run) in &t.created {
                             tracing::info!(pipeline = %pipeline, run, "scheduled run created");
                         }
@@ -368,6 +369,30 @@ impl Pipelines {
             }
         }
         Ok(super::runs::list(&self.db, pipeline, before, limit.clamp(1, 500)).await?)
+    }
+
+    /// Every pipeline with its next scheduled time and latest runs (the Pipelines page).
+    pub async fn overview(&self, actor: &Actor) -> Result<Vec<super::PipelineRow>, PipelineError> {
+        let summaries = self.list(actor).await?;
+        let next = super::scheduler::next_times(&self.db).await?;
+        let mut recent = super::runs::recent_by_pipeline(&self.db, 10).await?;
+        Ok(summaries
+            .into_iter()
+            .map(|summary| super::PipelineRow {
+                next_ms: summary.schedule.as_ref().and_then(|_| next.get(&summary.id).copied()),
+                recent: recent.remove(&summary.id).unwrap_or_default(),
+                summary,
+            })
+            .collect())
+    }
+
+    /// A pipeline's newest runs by its tasks (at most [`super::GRID_RUNS`]).
+    pub async fn grid(&self, actor: &Actor, id: &str) -> Result<super::RunGrid, PipelineError> {
+        actor.require(Role::Viewer)?;
+        if self.catalog.get(id).is_none() && versions::list(&self.db, id).await?.is_empty() {
+            return Err(no_pipeline(id));
+        }
+        Ok(super::runs::grid(&self.db, id, super::GRID_RUNS).await?)
     }
 
     /// One run with its tasks and their attempts.

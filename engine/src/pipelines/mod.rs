@@ -12,6 +12,8 @@ pub mod attempt_log;
 #[cfg(feature = "runtime")]
 pub mod catalog;
 #[cfg(feature = "runtime")]
+pub mod component;
+#[cfg(feature = "runtime")]
 pub mod dag;
 #[cfg(feature = "runtime")]
 pub mod definition;
@@ -898,3 +900,31 @@ pub struct MarkRequest {
     #[serde(default)]
     pub note: String,
 }
+
+/// A run as a coloured dot in lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDot {
+    pub id: i64,
+    pub state: RunState,
+}
+
+/// A pipeline as the Pipelines page lists it: its summary, its schedule's next time and its
+/// latest runs (newest first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineRow {
+    pub summary: PipelineSummary,
+    pub next_ms: Option<i64>,
+    pub recent: Vec<RunDot>,
+}
+
+/// The recent runs of a pipeline by its tasks: the runs (newest first) and each task's state in
+/// each, from one query with a hard limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunGrid {
+    pub runs: Vec<RunSummary>,
+    /// (run id, task id, state, attempts)
+    pub cells: Vec<(i64, String, TaskState, u32)>,
+}
+
+/// The most runs the grid shows.
+pub const GRID_RUNS: u32 = 25;

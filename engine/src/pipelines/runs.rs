@@ -875,6 +875,46 @@ pub async fn list(
     rows.iter().map(run_of).collect()
 }
 
+/// The newest `per` runs of every pipeline, newest first, from one query.
+pub async fn recent_by_pipeline(db: &Database, per: u32) -> Result<HashMap<String, Vec<super::RunDot>>, sqlx::Error> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT pipeline_id, id, state FROM (SELECT pipeline_id, id, state, \
+         ROW_NUMBER() OVER (PARTITION BY pipeline_id ORDER BY id DESC) AS n FROM pipeline_runs) ranked \
+         WHERE n <= $1 ORDER BY pipeline_id, id DESC",
+    )
+    .bind(per as i64)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: HashMap<String, Vec<super::RunDot>> = HashMap::new();
+    for (pipeline, id, state) in rows {
+        let state = RunState::parse(&state).ok_or_else(|| decode("pipeline_runs.state", &state))?;
+        out.entry(pipeline).or_default().push(super::RunDot { id, state });
+    }
+    Ok(out)
+}
+
+/// The grid of a pipeline's newest `limit` runs by task: the runs and every task instance's
+/// state in them, in two queries however many runs and tasks there are.
+pub async fn grid(db: &Database, pipeline_id: &str, limit: u32) -> Result<super::RunGrid, sqlx::Error> {
+    let runs = list(db, Some(pipeline_id), None, limit).await?;
+    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT t.run_id, t.task_id, t.state, t.attempts FROM task_instances t WHERE t.run_id IN \
+         (SELECT id FROM pipeline_runs WHERE pipeline_id = $1 ORDER BY id DESC LIMIT $2) ORDER BY t.run_id DESC, t.position",
+    )
+    .bind(pipeline_id)
+    .bind(limit as i64)
+    .fetch_all(db.pool())
+    .await?;
+    let cells = rows
+        .into_iter()
+        .map(|(run, task, state, attempts)| {
+            let state = TaskState::parse(&state).ok_or_else(|| decode("task_instances.state", &state))?;
+            Ok((run, task, state, attempts.clamp(0, u32::MAX as i64) as u32))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(super::RunGrid { runs, cells })
+}
+
 /// How many runs are in each state (the Overview and the scheduler's component).
 pub async fn counts(db: &Database) -> Result<BTreeMap<String, u64>, sqlx::Error> {
     let rows: Vec<(String, i64)> =

@@ -3,7 +3,7 @@
 //! resume. Each handler is an adapter over one `engine.pipelines()` action, which checks the
 //! caller's role and audits the change.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,10 @@ fn query<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     params.map(|Query(p)| p).map_err(|e| ApiError::invalid(format!("the query string is not valid: {}", e.body_text())))
 }
 
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(p)| p).map_err(|e| ApiError::invalid(format!("the path is not valid: {}", e.body_text())))
+}
+
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     json.map(|Json(b)| b).map_err(|e| ApiError::invalid(format!("the body is not valid: {}", e.body_text())))
 }
@@ -46,7 +50,12 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response,
     Ok(Json(list).into_response())
 }
 
-async fn pipeline(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn pipeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    at: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path(at)?;
     Ok(Json(state.engine.pipelines().get(&caller.0, &id).await?).into_response())
 }
 
@@ -56,11 +65,21 @@ async fn set_paused(state: &AppState, caller: &Caller, id: &str, paused: bool) -
     Ok(Json(p.get(&caller.0, id).await?).into_response())
 }
 
-async fn pause(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    at: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path(at)?;
     set_paused(&state, &caller, &id, true).await
 }
 
-async fn resume(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    at: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path(at)?;
     set_paused(&state, &caller, &id, false).await
 }
 
@@ -73,9 +92,10 @@ struct RunsParams {
 async fn runs(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    at: Result<Path<String>, PathRejection>,
     params: Result<Query<RunsParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path(at)?;
     let p = query(params)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -89,9 +109,10 @@ async fn runs(
 async fn trigger(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    at: Result<Path<String>, PathRejection>,
     json: Result<Json<TriggerRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path(at)?;
     let request = body(json)?;
     let run_id = state.engine.pipelines().trigger(&caller.0, &id, &request.params).await?;
     Ok((StatusCode::CREATED, Json(Triggered { pipeline_id: id, run_id })).into_response())
@@ -100,16 +121,18 @@ async fn trigger(
 async fn run(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, run)): Path<(String, i64)>,
+    at: Result<Path<(String, i64)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, run) = path(at)?;
     Ok(Json(state.engine.pipelines().run_in(&caller.0, &id, run).await?).into_response())
 }
 
 async fn cancel_run(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, run)): Path<(String, i64)>,
+    at: Result<Path<(String, i64)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, run) = path(at)?;
     let p = state.engine.pipelines();
     p.run_in(&caller.0, &id, run).await?;
     p.cancel_run(&caller.0, run).await?;
@@ -119,8 +142,9 @@ async fn cancel_run(
 async fn cancel_task(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, run, task)): Path<(String, i64, String)>,
+    at: Result<Path<(String, i64, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, run, task) = path(at)?;
     let p = state.engine.pipelines();
     p.run_in(&caller.0, &id, run).await?;
     p.cancel_task(&caller.0, run, &task).await?;
@@ -130,8 +154,9 @@ async fn cancel_task(
 async fn clear(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, run, task)): Path<(String, i64, String)>,
+    at: Result<Path<(String, i64, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, run, task) = path(at)?;
     let p = state.engine.pipelines();
     p.run_in(&caller.0, &id, run).await?;
     p.clear(&caller.0, run, &task).await?;
@@ -141,9 +166,10 @@ async fn clear(
 async fn mark(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, run, task)): Path<(String, i64, String)>,
+    at: Result<Path<(String, i64, String)>, PathRejection>,
     json: Result<Json<MarkRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, run, task) = path(at)?;
     let request = body(json)?;
     let p = state.engine.pipelines();
     p.run_in(&caller.0, &id, run).await?;
@@ -160,9 +186,10 @@ struct LogParams {
 async fn log(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, run, task)): Path<(String, i64, String)>,
+    at: Result<Path<(String, i64, String)>, PathRejection>,
     params: Result<Query<LogParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, run, task) = path(at)?;
     let p = query(params)?;
     let piece = state.engine.pipelines().log_in(&caller.0, &id, run, &task, p.attempt, p.offset.unwrap_or(0)).await?;
     Ok(Json(piece).into_response())
