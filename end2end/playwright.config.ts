@@ -14,6 +14,11 @@ const port = Number(process.env.OKRFLOW_E2E_PORT ?? 3210);
 const baseURL = `http://127.0.0.1:${port}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "okrflow-e2e-"));
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// The journeys' pipeline definitions, in place before okrflow starts and reads the folder.
+fs.mkdirSync(path.join(dataDir, "pipelines"));
+for (const name of fs.readdirSync(path.join(__dirname, "pipelines"))) {
+  fs.copyFileSync(path.join(__dirname, "pipelines", name), path.join(dataDir, "pipelines", name));
+}
 // The first admin's password on the fresh test database; tests log in with it (tests/auth.ts).
 export const ADMIN_PASSWORD = "e2e-admin-password";
 

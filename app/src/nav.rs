@@ -62,6 +62,22 @@ const OTHER_TITLES: &[(&str, &str)] = &[("/login", "Sign in"), ("/account", "Acc
 /// Pages below a path, by their prefix.
 const PREFIX_TITLES: &[(&str, &str)] = &[("/experiments/", "Experiment"), ("/runs/", "Run"), ("/models/", "Model")];
 
+/// Pages of a shape, `*` standing for any one segment.
+const PATTERN_TITLES: &[(&str, &str)] =
+    &[("/pipelines/*", "Pipeline"), ("/pipelines/*/trigger", "Trigger a run"), ("/pipelines/*/runs/*", "Pipeline run")];
+
+fn matches_pattern(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
 /// The title of the page at `path`, or "Page not found".
 pub fn title_for(path: &str) -> &'static str {
     let trimmed = match path.trim_end_matches('/') {
@@ -79,6 +95,7 @@ pub fn title_for(path: &str) -> &'static str {
                 .find(|(p, _)| trimmed.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && !rest.contains('/')))
                 .map(|(_, t)| *t)
         })
+        .or_else(|| PATTERN_TITLES.iter().find(|(p, _)| matches_pattern(p, trimmed)).map(|(_, t)| *t))
         .unwrap_or("Page not found")
 }
 
@@ -94,6 +111,10 @@ mod tests {
         assert_eq!(title_for("/experiments/3"), "Experiment");
         assert_eq!(title_for("/runs/abc"), "Run");
         assert_eq!(title_for("/runs/abc/x"), "Page not found");
+        assert_eq!(title_for("/pipelines/okr_daily"), "Pipeline");
+        assert_eq!(title_for("/pipelines/okr_daily/runs/12"), "Pipeline run");
+        assert_eq!(title_for("/pipelines/okr_daily/trigger"), "Trigger a run");
+        assert_eq!(title_for("/pipelines/okr_daily/runs"), "Page not found");
     }
 
     #[test]

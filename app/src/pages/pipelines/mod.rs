@@ -138,7 +138,7 @@ fn PipelineTable(
                         <th scope="col">"Schedule"</th>
                         <th scope="col">"Next run"</th>
                         <th scope="col">"Latest runs"</th>
-                        <th scope="col">"Paused"</th>
+                        <th scope="col">"Schedule on"</th>
                         <th scope="col"><span class="sr-only">"Actions"</span></th>
                     </tr>
                 </thead>
@@ -155,7 +155,7 @@ fn PipelineTable(
                             (Some(_), Some(ms), false) => short_time(ms),
                             (Some(_), None, false) => "soon".to_string(),
                         };
-                        let paused = s.paused;
+                        let (paused, scheduled) = (s.paused, s.schedule.is_some());
                         let toggle_id = id.clone();
                         view! {
                             <tr data-pipeline=id.clone()>
@@ -178,13 +178,23 @@ fn PipelineTable(
                                         }}
                                     </div>
                                 </td>
-                                <td>
-                                    <label class="switch">
-                                        <input type="checkbox" role="switch" prop:checked=paused disabled=move || !can_edit.get()
-                                            aria-label=format!("pause {id}")
-                                            on:change=move |ev| { pause.dispatch(SetPipelinePaused { id: toggle_id.clone(), paused: event_target_checked(&ev) }); }/>
-                                        <span>{if paused { "paused" } else { "active" }}</span>
-                                    </label>
+                                <td class="nowrap">
+                                    {if scheduled {
+                                        view! {
+                                            <span class=if paused { "state state-cancelled" } else { "state state-success" }>{if paused { "paused" } else { "on" }}</span>
+                                            {move || can_edit.get().then(|| {
+                                                let id = toggle_id.clone();
+                                                view! {
+                                                    <button class="button small secondary" aria-label=format!("{} the schedule of {id}", if paused { "resume" } else { "pause" })
+                                                        on:click=move |_| { pause.dispatch(SetPipelinePaused { id: id.clone(), paused: !paused }); }>
+                                                        {if paused { "Resume" } else { "Pause" }}
+                                                    </button>
+                                                }
+                                            })}
+                                        }.into_any()
+                                    } else {
+                                        view! { <span class="muted small">"no schedule"</span> }.into_any()
+                                    }}
                                 </td>
                                 <td>{move || can_edit.get().then(|| view! { <a class="button" href=trigger.clone()>"Trigger"</a> })}</td>
                             </tr>

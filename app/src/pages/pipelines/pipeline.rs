@@ -42,6 +42,14 @@ pub fn PipelinePage() -> impl IntoView {
     let changed = RwSignal::new(0u64);
     let tick = poll_ticks(move || busy.get());
     let data = Resource::new(move || (id.get(), refresh.get(), tick.get(), changed.get()), |(id, ..)| get_pipeline(id));
+    // Page-wide: the view below is built again at every refresh.
+    let can_edit = use_can_edit();
+    let pause = ServerAction::<SetPipelinePaused>::new();
+    Effect::new(move |_| {
+        if matches!(pause.value().get(), Some(Ok(()))) {
+            changed.update(|n| *n += 1);
+        }
+    });
     Effect::new(move |_| {
         if let Some(Ok((_, grid, _))) = data.get() {
             busy.set(grid.runs.iter().any(|r| !r.state.is_done()));
@@ -52,7 +60,7 @@ pub fn PipelinePage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading the pipeline…"</p> }>
                 {move || data.get().map(|r| match r {
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                    Ok((view, grid, versions)) => view! { <PipelineView view grid versions changed/> }.into_any(),
+                    Ok((view, grid, versions)) => view! { <PipelineView view grid versions can_edit pause/> }.into_any(),
                 })}
             </Transition>
         </div>
@@ -64,19 +72,13 @@ fn PipelineView(
     view: PipelineView,
     grid: RunGrid,
     versions: Vec<VersionInfo>,
-    changed: RwSignal<u64>,
+    can_edit: Signal<bool>,
+    pause: ServerAction<SetPipelinePaused>,
 ) -> impl IntoView {
     let d = view.definition.clone();
     let id = d.id.clone();
     let link = format!("/pipelines/{}", percent_path(&id));
-    let can_edit = use_can_edit();
-    let pause = ServerAction::<SetPipelinePaused>::new();
-    Effect::new(move |_| {
-        if matches!(pause.value().get(), Some(Ok(()))) {
-            changed.update(|n| *n += 1);
-        }
-    });
-    let paused = view.paused;
+    let (paused, has_schedule) = (view.paused, d.schedule.is_some());
     let toggle_id = id.clone();
     // The newest run's state of each task colours the graph.
     let latest: HashMap<String, TaskState> = grid
@@ -113,11 +115,15 @@ fn PipelineView(
         })}
         <div class="actions">
             {move || can_edit.get().then(|| view! { <a class="button" href=format!("{}/trigger", link.clone())>"Trigger"</a> })}
-            <label class="switch">
-                <input type="checkbox" role="switch" prop:checked=paused disabled=move || !can_edit.get() aria-label="pause the schedule"
-                    on:change=move |ev| { pause.dispatch(SetPipelinePaused { id: toggle_id.clone(), paused: event_target_checked(&ev) }); }/>
-                <span>{if paused { "schedule paused" } else { "schedule active" }}</span>
-            </label>
+            {move || (can_edit.get() && has_schedule).then(|| {
+                let id = toggle_id.clone();
+                view! {
+                    <button class="button secondary" on:click=move |_| { pause.dispatch(SetPipelinePaused { id: id.clone(), paused: !paused }); }>
+                        {if paused { "Resume the schedule" } else { "Pause the schedule" }}
+                    </button>
+                }
+            })}
+            {has_schedule.then(|| view! { <span class=if paused { "state state-cancelled" } else { "state state-success" }>{if paused { "schedule paused" } else { "schedule on" }}</span> })}
             {move || pause.value().get().and_then(|r| r.err()).map(|e| view! { <span class="error" role="alert">{error_text(&e)}</span> })}
         </div>
         <section class="card section">

@@ -79,50 +79,60 @@ pub fn PipelineRunPage() -> impl IntoView {
             busy.set(!v.run.state.is_done() || v.tasks.iter().any(|t| !t.state.is_done()));
         }
     });
-    // The task whose log is shown, and which attempt (0: its latest).
+    // The task whose log is shown (the one clicked, else what runs now, else what failed,
+    // else the last that ran), and which attempt (0: its latest).
     let chosen = RwSignal::new(asked_task);
     let attempt = RwSignal::new(0u32);
-    view! {
-        <div class="page pipeline-run">
-            <Transition fallback=|| view! { <p class="loading">"Loading the run…"</p> }>
-                {move || data.get().map(|r| match r {
-                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                    Ok(v) => view! { <RunBody view=v changed chosen attempt/> }.into_any(),
-                })}
-            </Transition>
-            {move || chosen.get().map(|task| view! { <LogPanel id=id.get() run=run.get() task attempt data/> })}
-        </div>
-    }
-}
-
-#[component]
-fn RunBody(
-    view: RunView,
-    changed: RwSignal<u64>,
-    chosen: RwSignal<Option<String>>,
-    attempt: RwSignal<u32>,
-) -> impl IntoView {
-    let r = view.run.clone();
-    let id = r.pipeline_id.clone();
-    let can_edit = use_can_edit();
+    let picked =
+        Memo::new(move |_| chosen.get().or_else(|| data.get().and_then(|r| r.ok()).and_then(|v| default_task(&v))));
+    // The log panel keeps its own text across the page's refreshes, so it lives outside the
+    // refreshed part and renders only in the browser (nothing of it to hydrate).
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    // Page-wide, so a refresh of the run does not drop a note being typed or an action's error.
     let action = ServerAction::<PipelineRunAction>::new();
     Effect::new(move |_| {
         if matches!(action.value().get(), Some(Ok(()))) {
             changed.update(|n| *n += 1);
         }
     });
-    if chosen.get_untracked().is_none() {
-        // The log of what runs now, else of what failed, else of the last task.
-        let pick = view
-            .tasks
-            .iter()
-            .find(|t| t.state == okrflow_engine::pipelines::TaskState::Running)
-            .or_else(|| view.tasks.iter().find(|t| t.state == okrflow_engine::pipelines::TaskState::Failed))
-            .or_else(|| view.tasks.iter().rev().find(|t| t.attempts > 0));
-        if let Some(t) = pick {
-            chosen.set(Some(t.task_id.clone()));
-        }
+    let note = RwSignal::new(String::new());
+    let can_edit = use_can_edit();
+    view! {
+        <div class="page pipeline-run">
+            <Transition fallback=|| view! { <p class="loading">"Loading the run…"</p> }>
+                {move || data.get().map(|r| match r {
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    Ok(v) => view! { <RunBody view=v can_edit action note chosen picked attempt/> }.into_any(),
+                })}
+            </Transition>
+            {move || mounted.get().then(|| picked.get().map(|task| view! { <LogPanel id=id.get_untracked() run=run.get_untracked() task attempt data/> }))}
+        </div>
     }
+}
+
+fn default_task(v: &RunView) -> Option<String> {
+    use okrflow_engine::pipelines::TaskState;
+    v.tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .or_else(|| v.tasks.iter().find(|t| t.state == TaskState::Failed))
+        .or_else(|| v.tasks.iter().rev().find(|t| t.attempts > 0))
+        .map(|t| t.task_id.clone())
+}
+
+#[component]
+fn RunBody(
+    view: RunView,
+    can_edit: Signal<bool>,
+    action: ServerAction<PipelineRunAction>,
+    note: RwSignal<String>,
+    chosen: RwSignal<Option<String>>,
+    picked: Memo<Option<String>>,
+    attempt: RwSignal<u32>,
+) -> impl IntoView {
+    let r = view.run.clone();
+    let id = r.pipeline_id.clone();
     let now = now_ms();
     let params = r.params.iter().map(|(k, v)| format!("{k}={}", v.as_text())).collect::<Vec<_>>();
     let (cancel_id, run_id) = (id.clone(), r.id);
@@ -155,7 +165,7 @@ fn RunBody(
         </div>
         <section class="card section">
             <h2>"Tasks"</h2>
-            <TaskTable id=id.clone() run=r.id tasks=view.tasks.clone() can_edit action chosen attempt/>
+            <TaskTable id=id.clone() run=r.id tasks=view.tasks.clone() can_edit action note chosen picked attempt/>
         </section>
         <section class="card section">
             <h2>"Timeline"</h2>
@@ -171,11 +181,13 @@ fn TaskTable(
     tasks: Vec<TaskInstanceView>,
     can_edit: Signal<bool>,
     action: ServerAction<PipelineRunAction>,
+    note: RwSignal<String>,
     chosen: RwSignal<Option<String>>,
+    picked: Memo<Option<String>>,
     attempt: RwSignal<u32>,
 ) -> impl IntoView {
     let now = now_ms();
-    let note = RwSignal::new(String::new());
+    let states: Vec<_> = tasks.iter().map(|t| (t.task_id.clone(), t.state)).collect();
     view! {
         <div class="table-scroll">
             <table class="table compact task-table" data-testid="task-table">
@@ -187,22 +199,17 @@ fn TaskTable(
                         <th scope="col">"Started"</th>
                         <th scope="col">"Took"</th>
                         <th scope="col">"Message"</th>
-                        <th scope="col"><span class="sr-only">"Actions"</span></th>
                     </tr>
                 </thead>
                 <tbody>
                     {tasks.into_iter().map(|t| {
                         let task = t.task_id.clone();
-                        let (log_task, id) = (task.clone(), id.clone());
-                        let act = move |name: &'static str| {
-                            let (id, task) = (id.clone(), task.clone());
-                            move |_| { action.dispatch(PipelineRunAction { id: id.clone(), run, action: name.into(), task: task.clone(), note: note.get_untracked() }); }
-                        };
-                        let done = t.state.is_done();
-                        let waiting = t.state == okrflow_engine::pipelines::TaskState::Queued && t.ready_ms > now;
+                        let log_task = task.clone();
+                        // From the data alone (not the clock), so the server and the browser render alike.
+                        let waiting = t.state == okrflow_engine::pipelines::TaskState::Queued && t.attempts > 0;
                         let row_task = t.task_id.clone();
                         view! {
-                            <tr data-task=t.task_id.clone() class:selected=move || chosen.get().as_deref() == Some(row_task.as_str())>
+                            <tr data-task=t.task_id.clone() class:selected=move || picked.get().as_deref() == Some(row_task.as_str())>
                                 <th scope="row" class="mono">
                                     <button class="link" disabled=t.attempts == 0 on:click=move |_| { chosen.set(Some(log_task.clone())); attempt.set(0); }>{t.task_id.clone()}</button>
                                 </th>
@@ -211,28 +218,59 @@ fn TaskTable(
                                 <td class="nowrap small">{t.started_ms.map(short_time).unwrap_or_default()}</td>
                                 <td class="nowrap small">{t.started_ms.map(|s| run_duration(s, t.ended_ms, now)).unwrap_or_default()}</td>
                                 <td class="small wrap">{t.message.clone().unwrap_or_default()}</td>
-                                <td class="nowrap">
-                                    {move || can_edit.get().then(|| view! {
-                                        <span class="row-actions">
-                                            {(!done).then(|| view! { <button class="button small secondary" on:click=act("cancel")>"Cancel"</button> })}
-                                            <button class="button small secondary" on:click=act("clear") title="run it and what follows again">"Clear"</button>
-                                            <button class="button small secondary" on:click=act("mark_success")>"Mark success"</button>
-                                            <button class="button small secondary" on:click=act("mark_failed")>"Mark failed"</button>
-                                        </span>
-                                    })}
-                                </td>
                             </tr>
                         }
                     }).collect_view()}
                 </tbody>
             </table>
         </div>
-        {move || can_edit.get().then(|| view! {
-            <label class="field grow mark-note">
-                <span>"Note for a mark (why it is marked)"</span>
-                <input type="text" maxlength="1000" prop:value=move || note.get() on:input=move |ev| note.set(event_target_value(&ev))/>
-            </label>
+        {move || can_edit.get().then(|| {
+            let id = id.clone();
+            let states = states.clone();
+            view! { <TaskActions id run picked states action note/> }
         })}
+    }
+}
+
+/// The actions on the chosen task: cancel it while it has not ended, clear it (it and what
+/// follows run again), mark it success or failed with a note.
+#[component]
+fn TaskActions(
+    id: String,
+    run: i64,
+    picked: Memo<Option<String>>,
+    states: Vec<(String, okrflow_engine::pipelines::TaskState)>,
+    action: ServerAction<PipelineRunAction>,
+    note: RwSignal<String>,
+) -> impl IntoView {
+    let act = move |name: &'static str| {
+        let id = id.clone();
+        move |_| {
+            if let Some(task) = picked.get_untracked() {
+                action.dispatch(PipelineRunAction {
+                    id: id.clone(),
+                    run,
+                    action: name.into(),
+                    task,
+                    note: note.get_untracked(),
+                });
+            }
+        }
+    };
+    let done = move || {
+        let task = picked.get();
+        states.iter().find(|(t, _)| Some(t) == task.as_ref()).is_none_or(|(_, s)| s.is_done())
+    };
+    view! {
+        <div class="task-actions" data-testid="task-actions">
+            <span class="small">{move || picked.get().map(|t| format!("Task {t}:")).unwrap_or_else(|| "Choose a task by its name.".into())}</span>
+            <button class="button small secondary" disabled=move || done() || picked.get().is_none() on:click=act("cancel")>"Cancel task"</button>
+            <button class="button small secondary" disabled=move || picked.get().is_none() on:click=act("clear") title="run it and what follows again">"Clear"</button>
+            <button class="button small secondary" disabled=move || picked.get().is_none() on:click=act("mark_success")>"Mark success"</button>
+            <button class="button small secondary" disabled=move || picked.get().is_none() on:click=act("mark_failed")>"Mark failed"</button>
+            <input type="text" class="mark-note" maxlength="1000" placeholder="note for a mark: why" aria-label="note for a mark"
+                prop:value=move || note.get() on:input=move |ev| note.set(event_target_value(&ev))/>
+        </div>
     }
 }
 
@@ -245,42 +283,31 @@ fn Timeline(view: RunView) -> impl IntoView {
     };
     let end = view.attempts.iter().map(|a| a.ended_ms.unwrap_or(now)).max().unwrap_or(now).max(start + 1);
     let span = (end - start) as f64;
-    let tasks: Vec<&str> = view.tasks.iter().map(|t| t.task_id.as_str()).collect();
-    const LEFT: f64 = 150.0;
-    const WIDTH: f64 = 600.0;
-    const ROW: f64 = 22.0;
-    let height = tasks.len() as f64 * ROW + 24.0;
-    let x = |ms: i64| LEFT + (ms - start) as f64 / span * WIDTH;
-    let bars = view
-        .attempts
-        .iter()
-        .filter_map(|a| {
-            let row = tasks.iter().position(|t| *t == a.task_id)?;
-            let (x1, x2) = (x(a.started_ms), x(a.ended_ms.unwrap_or(now)));
-            let title = format!(
-                "{} attempt {}: {} ({})",
-                a.task_id,
-                a.attempt,
-                task_word(a.state),
-                run_duration(a.started_ms, a.ended_ms, now)
-            );
-            Some(view! {
-                <rect class=format!("bar {}", task_class(a.state)) x=format!("{x1:.1}") y=format!("{:.1}", row as f64 * ROW + 4.0) width=format!("{:.1}", (x2 - x1).max(2.0)) height="14" rx="3">
-                    <title>{title}</title>
-                </rect>
-            })
-        })
-        .collect_view();
+    let at = |ms: i64| (ms - start) as f64 / span * 100.0;
     view! {
-        <div class="dag-scroll">
-            <svg class="timeline" viewBox=format!("0 0 {:.0} {height:.0}", LEFT + WIDTH + 10.0) role="img" aria-label="when each task's attempts ran">
-                {tasks.iter().enumerate().map(|(i, t)| view! {
-                    <text x="0" y=format!("{:.1}", i as f64 * ROW + 15.0) class="lane">{t.to_string()}</text>
-                }).collect_view()}
-                {bars}
-                <text x=LEFT y=format!("{:.1}", height - 4.0) class="tick">"0 s"</text>
-                <text x=LEFT + WIDTH y=format!("{:.1}", height - 4.0) class="tick" text-anchor="end">{run_duration(start, Some(end), end)}</text>
-            </svg>
+        <div class="timeline" role="img" aria-label="when each task's attempts ran">
+            {view.tasks.iter().map(|t| {
+                let bars = view.attempts.iter().filter(|a| a.task_id == t.task_id).map(|a| {
+                    let (left, right) = (at(a.started_ms), at(a.ended_ms.unwrap_or(now)));
+                    let title = format!("{} attempt {}: {} ({})", a.task_id, a.attempt, task_word(a.state), run_duration(a.started_ms, a.ended_ms, now));
+                    // In a 0–100 wide box stretched to the lane (no inline styles under the CSP).
+                    view! {
+                        <rect class=format!("bar {}", task_class(a.state)) x=format!("{left:.2}") y="0" width=format!("{:.2}", (right - left).max(0.4)) height="10">
+                            <title>{title}</title>
+                        </rect>
+                    }
+                }).collect_view();
+                view! {
+                    <div class="lane">
+                        <span class="lane-name mono">{t.task_id.clone()}</span>
+                        <svg class="track" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">{bars}</svg>
+                    </div>
+                }
+            }).collect_view()}
+            <div class="lane axis">
+                <span class="lane-name"></span>
+                <span class="ticks small muted"><span>"0 s"</span><span>{run_duration(start, Some(end), end)}</span></span>
+            </div>
         </div>
     }
     .into_any()
