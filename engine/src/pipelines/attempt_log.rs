@@ -173,12 +173,17 @@ pub async fn seal(db: &Database, storage: &Storage, key: &LogKey) -> Result<(), 
     tx.commit().await.map_err(|e| e.to_string())
 }
 
-/// Ended attempts whose log still lies in chunks (their process died before sealing).
-pub async fn unsealed(db: &Database, limit: u32) -> Result<Vec<LogKey>, sqlx::Error> {
+/// Attempts that ended before `ended_before_ms` with their log still in chunks (their process
+/// died before sealing). Only ones ended a while ago: an attempt cancelled or marked elsewhere
+/// keeps writing until its process sees it lost the lease, and sealing before then would
+/// store a log that later chunks then overwrite with only its tail.
+pub async fn unsealed(db: &Database, ended_before_ms: i64, limit: u32) -> Result<Vec<LogKey>, sqlx::Error> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT DISTINCT c.run_id, c.task_id, c.attempt FROM task_log_chunks c JOIN task_attempts a \
-         ON a.run_id = c.run_id AND a.task_id = c.task_id AND a.attempt = c.attempt WHERE a.state != 'running' LIMIT $1",
+         ON a.run_id = c.run_id AND a.task_id = c.task_id AND a.attempt = c.attempt \
+         WHERE a.state != 'running' AND a.ended_ms < $1 LIMIT $2",
     )
+    .bind(ended_before_ms)
     .bind(limit as i64)
     .fetch_all(db.pool())
     .await?;

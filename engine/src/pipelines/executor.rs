@@ -211,7 +211,9 @@ async fn reap<D: Definitions>(ctx: &Context<D>) {
             }
         }
     }
-    if let Ok(keys) = attempt_log::unsealed(&ctx.db, 50).await {
+    // Two leases after its end the attempt's process has stopped writing or is gone.
+    let settled = now - 2 * ctx.config.lease.as_millis() as i64;
+    if let Ok(keys) = attempt_log::unsealed(&ctx.db, settled, 50).await {
         for key in keys {
             if ctx
                 .local

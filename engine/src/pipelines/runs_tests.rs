@@ -273,7 +273,11 @@ both_backends! {
         let more = attempt_log::read(&db, &storage, &key, offset).await.unwrap();
         assert!(more.cut && more.text.contains("the log reached its cap of 40 B"), "{more:?}");
         end(&db, &d, &c, "w", Outcome::Success(None), 1).await;
+        // Left in chunks, it is sealed by a reaper only once it ended a while ago.
+        assert!(attempt_log::unsealed(&db, 1, 10).await.unwrap().is_empty());
+        assert_eq!(attempt_log::unsealed(&db, 2, 10).await.unwrap(), vec![key.clone()]);
         attempt_log::seal(&db, &storage, &key).await.unwrap();
+        assert!(attempt_log::unsealed(&db, 2, 10).await.unwrap().is_empty());
         let whole = attempt_log::read(&db, &storage, &key, 0).await.unwrap();
         assert!(whole.done && whole.cut);
         assert!(whole.text.starts_with("first line\nsecond line, é\nthis line"), "{:?}", whole.text);
